@@ -1,0 +1,39 @@
+"""Celery settings for videogen's workers (loaded by ``workers.app``).
+
+Long, paid vendor jobs shape these values; see ../shared/ARCHITECTURE.md, "Facts about Celery
+on Redis": late acks with prefetch 1, reject on a lost worker, and a visibility timeout above
+the longest task's hard time limit, set for both the broker and the result backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+from videogen.constants import DEFAULT_REDIS_URL
+
+broker_url = os.environ.get("VIDEOGEN_REDIS_URL", DEFAULT_REDIS_URL)
+result_backend = broker_url
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+"""Messages carry ids only, as JSON: never pickles, never scenes or keys."""
+
+task_acks_late = True
+worker_prefetch_multiplier = 1
+task_reject_on_worker_lost = True
+"""Paired with an attempt counter kept in Redis by the tasks, so a poison task cannot loop."""
+
+task_time_limit = 3600
+"""Hard limit of the longest task (a vendor job with its polling), in seconds."""
+task_soft_time_limit = 3300
+_visibility_timeout = task_time_limit + 600
+"""Above the hard limit, or a still-running task is delivered a second time."""
+broker_transport_options = {"visibility_timeout": _visibility_timeout}
+result_backend_transport_options = {"visibility_timeout": _visibility_timeout}
+
+task_default_queue = "router"
+worker_send_task_events = True
+task_send_sent_event = True
+"""Events for Flower (workers also start with ``-E``)."""
+broker_connection_retry_on_startup = True

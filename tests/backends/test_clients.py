@@ -1,0 +1,302 @@
+"""The four clients, each against its sandbox over loopback HTTP: the same contract for all.
+
+Every test reads the sandbox's own records, so "one vendor job", "cancelled" and "refused
+before any HTTP call" are what the vendor side saw, not what the client believes.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from videogen.errors import (
+    Action,
+    AmbiguousSubmitError,
+    BackendUnavailableError,
+    CapabilityError,
+    ContentPolicyError,
+    GenerationFailedError,
+    InvalidOutputError,
+    MalformedResponseError,
+    RateLimitedError,
+)
+from videogen.models import JobState, Scene, Size
+
+from .conftest import BACKENDS
+
+ALL = pytest.mark.parametrize("backend_name", BACKENDS)
+
+
+def _jobs(sandbox):
+    return sandbox.state.records()["jobs"]
+
+
+def _vendor_requests(sandbox):
+    return [r for r in sandbox.state.records()["requests"] if "__sandbox__" not in r["path"]]
+
+
+def _assert_playable(path: Path, duration: float) -> None:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+    assert frames > 0
+    assert float(stream.duration * stream.time_base) == pytest.approx(duration, abs=0.35)
+
+
+@ALL
+def test_text_scene_makes_a_playable_file(backend_name, sandbox, make_backend, tmp_path):
+    backend = make_backend()
+    result = backend.generate_video(Scene(prompt=f"a red fox {backend_name}", seed=7), tmp_path / "a.mp4")
+    assert result.video.path == tmp_path / "a.mp4"
+    assert result.video.frames > 0 and result.video.duration > 0
+    _assert_playable(result.video.path, result.request.duration)
+    jobs = _jobs(sandbox)
+    assert len(jobs) == 1 and jobs[0]["state"] == "succeeded"
+    assert f"a red fox {backend_name}" in jobs[0]["prompt"]
+    assert not list(tmp_path.glob("*.part"))  # the download was atomic
+
+
+@ALL
+@pytest.mark.parametrize("source", ["file", "url"])
+def test_image_scene(backend_name, sandbox, make_backend, images, tmp_path, source):
+    backend = make_backend()
+    scene = Scene(prompt="the fox turns its head", image=images[source])
+    if backend_name == "luma" and source == "file":
+        with pytest.raises(CapabilityError, match="public https URL"):
+            backend.generate_video(scene, tmp_path / "b.mp4")
+        assert _vendor_requests(sandbox) == []  # refused before any HTTP call
+        return
+    result = backend.generate_video(scene, tmp_path / "b.mp4")
+    assert result.request.mode == "image_to_video"
+    _assert_playable(result.video.path, result.request.duration)
+    assert len(_jobs(sandbox)) == 1
+
+
+@ALL
+def test_not_an_image_is_refused_before_the_vendor_is_paid(
+    backend_name, sandbox, make_backend, images, tmp_path
+):
+    backend = make_backend()
+    scene = Scene(prompt="x", image=images["bad_file"])
+    with pytest.raises(Exception, match="not a PNG|public https URL"):
+        backend.generate_video(scene, tmp_path / "c.mp4")
+    assert _jobs(sandbox) == []
+
+
+EXPECTED_SNAP = {
+    # duration 7 s, 1080x1920 requested
+    "runway": (7.0, Size(720, 1280)),
+    "luma": (9.0, Size(1080, 1920)),
+    "pika": (5.0, Size(1080, 1920)),
+    "svd": (25 / 6, Size(576, 1024)),
+}
+
+
+@ALL
+def test_requests_are_snapped_and_both_kept(backend_name, sandbox, make_backend, tmp_path):
+    backend = make_backend()
+    scene = Scene(prompt="tall shot", duration=7, resolution="1080x1920")
+    result = backend.generate_video(scene, tmp_path / "d.mp4")
+    duration, size = EXPECTED_SNAP[backend_name]
+    assert result.request.requested_duration == 7
+    assert result.request.requested_size == Size(1080, 1920)
+    assert result.request.duration == pytest.approx(duration, abs=0.01)
+    assert result.request.size == size
+    assert result.video.height > result.video.width  # the vendor made a portrait clip
+    _assert_playable(result.video.path, result.request.duration)
+
+
+@ALL
+def test_every_vendor_state_is_seen_in_order(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(run_seconds=0.3, queue_seconds=0.15)
+    backend = make_backend()
+    job = backend.submit(backend.prepare(Scene(prompt="watch me")))
+    seen: list[JobState] = []
+    for _ in range(400):
+        status = backend.poll(job)
+        if not seen or seen[-1] is not status.state:
+            seen.append(status.state)
+        if status.state.terminal:
+            break
+        time.sleep(0.01)
+    assert seen == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+
+
+@ALL
+def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp_path):
+    sandbox.state.set_knobs(fail_next_jobs=1)
+    backend = make_backend()
+    with pytest.raises(GenerationFailedError) as caught:
+        backend.generate_video(Scene(prompt="doomed"), tmp_path / "e.mp4")
+    assert caught.value.action is Action.FAILOVER
+    assert caught.value.backend == backend_name
+    assert not (tmp_path / "e.mp4").exists()
+    assert [j["state"] for j in _jobs(sandbox)] == ["failed"]
+
+
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma"])
+def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
+    sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
+    backend = make_backend()
+    with pytest.raises(ContentPolicyError) as caught:
+        backend.generate_video(Scene(prompt="something forbidden"), tmp_path / "f.mp4")
+    assert caught.value.action is Action.FAIL_SCENE
+
+
+@ALL
+def test_429_on_create_carries_retry_after(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(http_faults=[{"status": 429, "count": 1, "on": "create", "retry_after": 3}])
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="busy"))
+    with pytest.raises(RateLimitedError) as caught:
+        backend.submit(request)
+    assert caught.value.retry_after == 3.0
+    assert caught.value.action is Action.RETRY_SAME
+    assert _jobs(sandbox) == []
+    assert backend.submit(request).job_id  # the next try goes through
+
+
+@ALL
+def test_5xx_on_create_is_transient(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(http_faults=[{"status": 503, "count": 1, "on": "create"}])
+    backend = make_backend()
+    with pytest.raises(BackendUnavailableError) as caught:
+        backend.submit(backend.prepare(Scene(prompt="shedding load")))
+    assert caught.value.status_code == 503 and caught.value.retryable
+    assert _jobs(sandbox) == []
+
+
+@ALL
+def test_5xx_and_429_while_polling_are_waited_out(backend_name, sandbox, make_backend, tmp_path):
+    sandbox.state.set_knobs(
+        http_faults=[
+            {"status": 502, "count": 2, "on": "poll"},
+            {"status": 429, "count": 1, "on": "poll", "retry_after": 0},
+        ]
+    )
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(min(seconds, 0.02))  # the backoff is checked, not endured
+
+    backend = make_backend(sleep=sleep)
+    result = backend.generate_video(Scene(prompt="patience"), tmp_path / "g.mp4")
+    assert result.video.frames > 0
+    assert sorted(waits)[-3:][0] >= 1.0  # three backoffs of at least the 1 s base
+    statuses = [r["status"] for r in _vendor_requests(sandbox)]
+    assert statuses.count(502) == 2 and statuses.count(429) == 1
+    assert len(_jobs(sandbox)) == 1  # polling errors never cause a second job
+
+
+@ALL
+def test_outage_makes_health_unhealthy_and_submits_fail(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    assert backend.health_check().healthy
+    sandbox.state.set_knobs(outage=True)
+    report = backend.health_check()
+    assert not report.healthy and "503" in report.detail
+    with pytest.raises(BackendUnavailableError):
+        backend.submit(backend.prepare(Scene(prompt="anyone there?")))
+    assert _jobs(sandbox) == []
+
+
+@ALL
+def test_backend_down_is_unavailable(backend_name, sandbox, make_backend):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    suffix = "/dream-machine/v1" if backend_name == "luma" else ""
+    backend = make_backend(base_url=f"http://127.0.0.1:{port}{suffix}")
+    report = backend.health_check()
+    assert not report.healthy and "ConnectError" in report.detail
+    with pytest.raises(BackendUnavailableError) as caught:
+        backend.submit(backend.prepare(Scene(prompt="hello?")))
+    assert caught.value.retryable
+
+
+@ALL
+def test_malformed_poll_answer(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    job = backend.submit(backend.prepare(Scene(prompt="garbled")))
+    sandbox.state.set_knobs(malformed_next=1, malformed_on="poll")
+    with pytest.raises(MalformedResponseError):
+        backend.poll(job)
+
+
+@ALL
+def test_malformed_create_answer_is_ambiguous(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(malformed_next=1, malformed_on="create")
+    backend = make_backend()
+    with pytest.raises(AmbiguousSubmitError) as caught:
+        backend.submit(backend.prepare(Scene(prompt="did it start?")))
+    assert caught.value.action is Action.RESOLVE
+    assert len(_jobs(sandbox)) == 1  # it did: never resubmit blindly
+
+
+@ALL
+def test_lost_create_answer_is_ambiguous(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(create_delay=1.5)
+    backend = make_backend(request_timeout=0.4)
+    with pytest.raises(AmbiguousSubmitError):
+        backend.submit(backend.prepare(Scene(prompt="slow answer")))
+    assert len(_jobs(sandbox)) == 1
+
+
+@ALL
+@pytest.mark.parametrize("fake", ["html", "empty"])
+def test_fake_video_is_a_failure(backend_name, sandbox, make_backend, tmp_path, fake):
+    sandbox.state.set_knobs(fake_video=fake)
+    backend = make_backend()
+    with pytest.raises(InvalidOutputError):
+        backend.generate_video(Scene(prompt="looks fine"), tmp_path / "h.mp4")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left behind
+
+
+@ALL
+def test_download_size_cap(backend_name, sandbox, make_backend, tmp_path):
+    backend = make_backend(max_download_bytes=1000)
+    with pytest.raises(InvalidOutputError, match="cap"):
+        backend.generate_video(Scene(prompt="too big"), tmp_path / "i.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+@ALL
+def test_cancel(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(never_finish=True)
+    backend = make_backend()
+    job = backend.submit(backend.prepare(Scene(prompt="stop me")))
+    backend.cancel(job)
+    status = backend.poll(job)
+    assert status.state is JobState.CANCELLED or (
+        backend_name == "pika" and status.state is JobState.FAILED
+    )
+    assert [j["cancelled"] for j in _jobs(sandbox)] == [True]
+    backend.cancel(job)  # cancelling twice is harmless
+
+
+@ALL
+def test_timeout_cancels_the_vendor_job(backend_name, sandbox, make_backend, tmp_path):
+    sandbox.state.set_knobs(never_finish=True)
+    backend = make_backend(timeout=0.6)
+    with pytest.raises(GenerationFailedError, match="no result within"):
+        backend.generate_video(Scene(prompt="forever"), tmp_path / "j.mp4")
+    assert [j["cancelled"] for j in _jobs(sandbox)] == [True]
+
+
+@ALL
+def test_health_probe_is_cheap_and_checks_the_key(backend_name, sandbox, make_backend):
+    report = make_backend().health_check()
+    assert report.healthy, report.detail
+    assert _jobs(sandbox) == []  # a probe never starts a paid generation
+    if backend_name == "svd":
+        return  # ComfyUI has no auth by default
+    wrong = "wrong-" + "k" * 20
+    bad = make_backend(api_key=wrong).health_check()
+    assert not bad.healthy and "401" in bad.detail
+    assert wrong not in bad.detail
+    assert all(not r["auth_ok"] for r in _vendor_requests(sandbox)[-1:])

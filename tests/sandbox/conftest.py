@@ -1,0 +1,129 @@
+"""Sandbox servers for the sandbox's own tests: started once, reset before every test."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from tests.sandbox.drivers import DRIVERS, Driver
+from videogen.sandbox import SANDBOX_NAMES, SandboxServer, start_sandboxes
+from videogen.sandbox.server import new_state
+
+FAST = {"run_seconds": 0.15, "queue_seconds": 0.05}
+"""Short vendor jobs: every test waits for a few of them."""
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, SandboxServer]]:
+    started = start_sandboxes()
+    try:
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandboxes(request: pytest.FixtureRequest) -> None:
+    """Every test starts from empty records and fast default knobs (only if it uses servers)."""
+    if "servers" not in request.fixturenames:
+        return
+    for server in request.getfixturevalue("servers").values():
+        server.state.reset()
+        server.state.set_knobs(**FAST)
+
+
+@pytest.fixture(params=SANDBOX_NAMES)
+def driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    """A raw-HTTP client for one vendor sandbox; the same contract tests run against all four."""
+    made = DRIVERS[request.param](servers[request.param])
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture(params=[name for name in SANDBOX_NAMES if name != "svd"])
+def keyed_driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    """Drivers of the vendors that check an API key."""
+    made = DRIVERS[request.param](servers[request.param])
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _driver(servers: dict[str, SandboxServer], name: str) -> Iterator[Driver]:
+    made = DRIVERS[name](servers[name])
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def runway(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    yield from _driver(servers, "runway")
+
+
+@pytest.fixture
+def luma(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    yield from _driver(servers, "luma")
+
+
+@pytest.fixture
+def pika(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    yield from _driver(servers, "pika")
+
+
+@pytest.fixture
+def svd(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+    yield from _driver(servers, "svd")
+
+
+# -- fal over TLS ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    """A throwaway certificate authority; its certificate is written to a PEM file for clients."""
+    ca = trustme.CA()
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return ca, ca_file
+
+
+@pytest.fixture(scope="session")
+def fal_tls_server(
+    tls_ca: tuple[trustme.CA, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxServer]:
+    """The fal sandbox served over HTTPS with a certificate for 127.0.0.1 signed by ``tls_ca``."""
+    ca, _ = tls_ca
+    folder = tmp_path_factory.mktemp("fal-tls")
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    cert.private_key_pem.write_to_path(str(key_file))
+    server = SandboxServer(
+        "pika", new_state("pika"), ssl_certfile=str(cert_file), ssl_keyfile=str(key_file)
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture
+def fal_tls(fal_tls_server: SandboxServer) -> SandboxServer:
+    fal_tls_server.state.reset()
+    fal_tls_server.state.set_knobs(**FAST)
+    return fal_tls_server
+
+
+@pytest.fixture
+def tls_client(tls_ca: tuple[trustme.CA, Path]) -> Iterator[httpx.Client]:
+    """An httpx client that trusts only the throwaway CA."""
+    context = ssl.create_default_context(cafile=str(tls_ca[1]))
+    with httpx.Client(verify=context) as client:
+        yield client

@@ -1,0 +1,374 @@
+"""Minimal raw-HTTP clients, one per vendor sandbox, so contract tests can run against all four.
+
+Each driver speaks its vendor's wire format directly with httpx (no videogen code, no SDK) and maps the
+vendor's words to one vocabulary: queued, running, succeeded, failed, cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.helpers import png_bytes
+from videogen.sandbox import DEFAULT_KEYS, SandboxServer
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def svd_graph(
+    *,
+    image: str | None = None,
+    prompt: str | None = None,
+    frames: int = 25,
+    fps: int = 6,
+    width: int = 1024,
+    height: int = 576,
+    seed: int = 42,
+    save: str = "SaveVideo",
+    checkpoint: str = "svd_xt_1_1.safetensors",
+) -> dict[str, Any]:
+    """An API-format SVD graph: image-to-video from an uploaded ``image``, or text-to-image-to-video."""
+    graph: dict[str, Any] = {
+        "1": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": checkpoint}},
+        "3": {
+            "class_type": "SVD_img2vid_Conditioning",
+            "inputs": {
+                "clip_vision": ["1", 1],
+                "init_image": ["2", 0],
+                "vae": ["1", 2],
+                "width": width,
+                "height": height,
+                "video_frames": frames,
+                "motion_bucket_id": 127,
+                "fps": fps,
+                "augmentation_level": 0.0,
+            },
+        },
+        "4": {"class_type": "VideoLinearCFGGuidance", "inputs": {"model": ["1", 0], "min_cfg": 1.0}},
+        "5": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["4", 0],
+                "positive": ["3", 0],
+                "negative": ["3", 1],
+                "latent_image": ["3", 2],
+                "seed": seed,
+                "steps": 20,
+                "cfg": 2.5,
+                "sampler_name": "euler",
+                "scheduler": "karras",
+                "denoise": 1.0,
+            },
+        },
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+    }
+    if prompt is None:
+        graph["2"] = {"class_type": "LoadImage", "inputs": {"image": image or "frame.png"}}
+    else:
+        graph.update(_text_to_image_stage(prompt, width, height))
+    graph.update(_save_stage(save, fps))
+    return graph
+
+
+def _text_to_image_stage(prompt: str, width: int, height: int) -> dict[str, Any]:
+    sampler = {
+        "model": ["10", 0],
+        "positive": ["11", 0],
+        "negative": ["12", 0],
+        "latent_image": ["13", 0],
+        "seed": 7,
+        "steps": 25,
+        "cfg": 7.0,
+        "sampler_name": "euler",
+        "scheduler": "normal",
+        "denoise": 1.0,
+    }
+    return {
+        "10": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"},
+        },
+        "11": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["10", 1], "text": prompt}},
+        "12": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["10", 1], "text": "blurry"}},
+        "13": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": width, "height": height, "batch_size": 1},
+        },
+        "14": {"class_type": "KSampler", "inputs": sampler},
+        "2": {"class_type": "VAEDecode", "inputs": {"samples": ["14", 0], "vae": ["10", 2]}},
+    }
+
+
+def _save_stage(save: str, fps: int) -> dict[str, Any]:
+    if save == "VHS_VideoCombine":
+        inputs = {
+            "images": ["6", 0],
+            "frame_rate": fps,
+            "loop_count": 0,
+            "filename_prefix": "svd",
+            "format": "video/h264-mp4",
+            "pingpong": False,
+            "save_output": True,
+        }
+        return {"8": {"class_type": "VHS_VideoCombine", "inputs": inputs}}
+    if save == "SaveAnimatedWEBP":
+        inputs = {"images": ["6", 0], "filename_prefix": "svd", "fps": fps, "lossless": False}
+        return {"8": {"class_type": "SaveAnimatedWEBP", "inputs": {**inputs, "quality": 85}}}
+    video = {"video": ["7", 0], "filename_prefix": "video/svd", "format": "mp4", "codec": "h264"}
+    return {
+        "7": {"class_type": "CreateVideo", "inputs": {"images": ["6", 0], "fps": fps}},
+        "8": {"class_type": "SaveVideo", "inputs": video},
+    }
+
+
+class Driver:
+    """One vendor's wire format, spoken with plain httpx."""
+
+    name = ""
+    health_status = 200
+    """The status a healthy probe answers with (fal's probe is a 404 on an unknown id)."""
+    expected_duration = 5.0
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+        self.state = server.state
+        self.key = DEFAULT_KEYS[self.name]
+        self.http = httpx.Client(base_url=server.base_url, headers=self.headers(), timeout=5)
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # vendor specifics
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def job_id(self, created: httpx.Response) -> str:
+        raise NotImplementedError
+
+    def poll(self, job_id: str) -> httpx.Response:
+        raise NotImplementedError
+
+    def status(self, job_id: str) -> str:
+        raise NotImplementedError
+
+    def video_url(self, job_id: str) -> str:
+        raise NotImplementedError
+
+    def cancel(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    def health(self) -> httpx.Response:
+        raise NotImplementedError
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        raise NotImplementedError
+
+    # shared
+    def submit(self, prompt: str = "a red fox in the snow", **params: Any) -> str:
+        created = self.create(prompt, **params)
+        assert created.is_success, created.text
+        return self.job_id(created)
+
+    def watch(self, job_id: str, timeout: float = 5.0) -> list[str]:
+        """Poll every 10 ms until the job ends; returns the distinct states seen, in order."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.status(job_id)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if state in TERMINAL:
+                return seen
+            time.sleep(0.01)
+        raise AssertionError(f"{self.name} job {job_id} did not end; saw {seen}")
+
+    def download(self, job_id: str) -> httpx.Response:
+        return httpx.get(self.video_url(job_id), timeout=5)
+
+
+class RunwayDriver(Driver):
+    name = "runway"
+    _WORDS = {
+        "THROTTLED": "queued",
+        "PENDING": "queued",
+        "RUNNING": "running",
+        "SUCCEEDED": "succeeded",
+        "FAILED": "failed",
+        "CANCELLED": "cancelled",
+    }
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}", "X-Runway-Version": "2024-11-06"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"model": "gen4.5", "promptText": prompt, "ratio": "1280:720", "duration": 5}
+        return self.http.post("/v1/text_to_video", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/tasks/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.poll(job_id).json()["status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["output"][0])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.delete(f"/v1/tasks/{job_id}").status_code == 204
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/v1/organization")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["error"])
+
+
+class LumaDriver(Driver):
+    name = "luma"
+    _WORDS = {"queued": "queued", "dreaming": "running", "completed": "succeeded", "failed": "failed"}
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"model": "ray-2", "prompt": prompt, "duration": "5s", "resolution": "540p"}
+        return self.http.post("/generations/video", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/generations/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        response = self.poll(job_id)
+        # Luma has no "cancelled": deleting is the only way to stop a generation, and it 404s after.
+        return "cancelled" if response.status_code == 404 else self._WORDS[response.json()["state"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["assets"]["video"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.delete(f"/generations/{job_id}").status_code == 204
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/ping")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["detail"])
+
+
+class FalDriver(Driver):
+    name = "pika"
+    health_status = 404
+    _WORDS = {"IN_QUEUE": "queued", "IN_PROGRESS": "running"}
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Key {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"prompt": prompt, "duration": 5, "aspect_ratio": "16:9"}
+        return self.http.post("/fal-ai/pika/v2.2/text-to-video", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["request_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/fal-ai/pika/requests/{job_id}/status", params={"logs": 1})
+
+    def result(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/fal-ai/pika/requests/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        word = self.poll(job_id).json()["status"]
+        if word != "COMPLETED":
+            return self._WORDS[word]
+        result = self.result(job_id)
+        if result.status_code == 200:
+            return "succeeded"
+        cancelled = result.json().get("error_type") == "client_cancelled"
+        return "cancelled" if cancelled else "failed"
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.result(job_id).json()["video"]["url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.put(f"/fal-ai/pika/requests/{job_id}/cancel").status_code == 202
+
+    def health(self) -> httpx.Response:
+        return self.http.get(f"/fal-ai/pika/requests/{uuid.uuid4()}/status")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["detail"])
+
+
+class ComfyDriver(Driver):
+    name = "svd"
+    expected_duration = 25 / 6
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        return self.http.post("/prompt", json={"prompt": svd_graph(prompt=prompt, **params)})
+
+    def upload(self, name: str = "frame.png", data: bytes | None = None) -> httpx.Response:
+        files = {"image": (name, data if data is not None else png_bytes(), "image/png")}
+        return self.http.post("/upload/image", files=files, data={"type": "input"})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["prompt_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/history/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        entry = self.poll(job_id).json().get(job_id)
+        if entry is not None:
+            messages = [message[0] for message in entry["status"]["messages"]]
+            if entry["status"]["status_str"] == "success":
+                return "succeeded"
+            return "cancelled" if "execution_interrupted" in messages else "failed"
+        queue = self.http.get("/queue").json()
+        if any(item[1] == job_id for item in queue["queue_running"]):
+            return "running"
+        if any(item[1] == job_id for item in queue["queue_pending"]):
+            return "queued"
+        return "gone"
+
+    def video_url(self, job_id: str) -> str:
+        outputs = self.poll(job_id).json()[job_id]["outputs"]
+        files = next(iter(outputs.values()))
+        found = (files.get("images") or files.get("gifs"))[0]
+        query = f"filename={found['filename']}&subfolder={found['subfolder']}&type={found['type']}"
+        return f"{self.server.base_url}/view?{query}"
+
+    def cancel(self, job_id: str) -> None:
+        self.http.post("/queue", json={"delete": [job_id]})
+        self.http.post("/interrupt", json={"prompt_id": job_id})
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/system_stats")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        error = response.json()["error"]
+        return str(error["message"] if isinstance(error, dict) else error)
+
+
+DRIVERS: dict[str, type[Driver]] = {
+    "runway": RunwayDriver,
+    "luma": LumaDriver,
+    "pika": FalDriver,
+    "svd": ComfyDriver,
+}

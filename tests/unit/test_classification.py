@@ -1,0 +1,329 @@
+"""Error classification and vendor status mapping: tables over plain values.
+
+The HTTP side builds real ``httpx.Response`` objects in memory (one edge, no network).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from videogen.backends import luma, pika, runway, svd
+from videogen.errors import (
+    Action,
+    AmbiguousSubmitError,
+    AuthError,
+    BackendUnavailableError,
+    ContentPolicyError,
+    GenerationFailedError,
+    MalformedResponseError,
+    RateLimitedError,
+    RejectedInputError,
+)
+from videogen.models import JobState
+from videogen.transport import classify_status, error_detail, status_error, transport_error
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable", "expected"),
+    [
+        (400, None, None, RejectedInputError),
+        (401, None, None, AuthError),
+        (403, None, None, AuthError),
+        (404, None, None, RejectedInputError),
+        (408, None, None, BackendUnavailableError),
+        (422, None, "false", RejectedInputError),
+        (422, None, "true", BackendUnavailableError),
+        (422, "content_policy_violation", "false", ContentPolicyError),
+        (400, "SAFETY.INPUT.TEXT", None, ContentPolicyError),
+        (429, None, None, RateLimitedError),
+        (500, None, None, BackendUnavailableError),
+        (502, None, None, BackendUnavailableError),
+        (503, "runner_scheduling_failure", None, BackendUnavailableError),
+        (504, None, None, BackendUnavailableError),
+    ],
+)
+def test_classify_status(status, code, retryable, expected):
+    assert classify_status(status, code, retryable) is expected
+
+
+def _response(status, body=None, *, headers=None, text=None):
+    request = httpx.Request("POST", "https://vendor.invalid/v1/x")
+    if text is not None:
+        return httpx.Response(status, text=text, headers=headers, request=request)
+    return httpx.Response(status, json=body, headers=headers, request=request)
+
+
+@pytest.mark.parametrize(
+    ("response", "message", "code"),
+    [
+        (_response(400, {"error": "Invalid parameter 'promptText'"}), "Invalid parameter", None),
+        (_response(400, {"detail": "400: concepts are not supported"}), "concepts are not", None),
+        (
+            _response(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", "prompt"],
+                            "msg": "bad",
+                            "type": "content_policy_violation",
+                        }
+                    ]
+                },
+            ),
+            "body.prompt: bad",
+            "content_policy_violation",
+        ),
+        (
+            _response(504, {"detail": "Request timed out", "error_type": "request_timeout"}),
+            "Request timed out",
+            "request_timeout",
+        ),
+        (
+            _response(500, text="oops", headers={"X-Fal-Error-Type": "runner_server_error"}),
+            "oops",
+            "runner_server_error",
+        ),
+        (
+            _response(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_prompt",
+                        "message": "Cannot execute",
+                        "details": "Node X not found",
+                    },
+                    "node_errors": {},
+                },
+            ),
+            "Cannot execute Node X not found",
+            "invalid_prompt",
+        ),
+        (_response(502, text="<html><body>Bad gateway</body></html>"), "Bad gateway", None),
+    ],
+)
+def test_error_detail_reads_every_vendor_shape(response, message, code):
+    text, found = error_detail(response)
+    assert message in text
+    assert found == code
+
+
+def test_status_error_carries_retry_after_and_status():
+    error = status_error(
+        "runway", _response(429, {"error": "slow down"}, headers={"Retry-After": "7"})
+    )
+    assert isinstance(error, RateLimitedError)
+    assert (error.status_code, error.retry_after, error.retryable) == (429, 7.0, True)
+    assert error.action is Action.RETRY_SAME
+    assert "slow down" in str(error)
+
+
+def test_error_text_is_cut():
+    error = status_error("luma", _response(500, {"detail": "x" * 5000}))
+    assert len(str(error)) < 400
+
+
+@pytest.mark.parametrize(
+    ("exc", "creates_job", "expected"),
+    [
+        (httpx.ConnectError("refused"), True, BackendUnavailableError),
+        (httpx.ConnectTimeout("slow"), True, BackendUnavailableError),
+        (httpx.ReadTimeout("no answer"), True, AmbiguousSubmitError),
+        (httpx.RemoteProtocolError("dropped"), True, AmbiguousSubmitError),
+        (httpx.ReadTimeout("no answer"), False, BackendUnavailableError),
+        (httpx.RemoteProtocolError("dropped"), False, BackendUnavailableError),
+    ],
+)
+def test_transport_errors(exc, creates_job, expected):
+    error = transport_error("pika", exc, creates_job=creates_job)
+    assert type(error) is expected
+    if expected is AmbiguousSubmitError:
+        assert error.action is Action.RESOLVE
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "extra"),
+    [
+        ({"id": "t", "status": "PENDING"}, JobState.QUEUED, {}),
+        ({"id": "t", "status": "THROTTLED"}, JobState.QUEUED, {}),
+        ({"id": "t", "status": "RUNNING", "progress": 0.4}, JobState.RUNNING, {"progress": 0.4}),
+        (
+            {"id": "t", "status": "SUCCEEDED", "output": ["https://cdn/x.mp4"]},
+            JobState.SUCCEEDED,
+            {"output_url": "https://cdn/x.mp4"},
+        ),
+        (
+            {
+                "id": "t",
+                "status": "FAILED",
+                "failure": "oops",
+                "failureCode": "INTERNAL.BAD_OUTPUT.CODE01",
+            },
+            JobState.FAILED,
+            {"failure_code": "INTERNAL.BAD_OUTPUT.CODE01", "failure_reason": "oops"},
+        ),
+        ({"id": "t", "status": "CANCELLED"}, JobState.CANCELLED, {}),
+    ],
+)
+def test_runway_task_states(body, state, extra):
+    status = runway.parse_task("runway", body)
+    assert status.state is state
+    assert status.vendor_state == body["status"]
+    for key, value in extra.items():
+        assert getattr(status, key) == value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "t"},
+        {"id": "t", "status": "EXPLODED"},
+        {"id": "t", "status": "SUCCEEDED", "output": []},
+    ],
+)
+def test_runway_malformed_tasks(body):
+    with pytest.raises(MalformedResponseError):
+        runway.parse_task("runway", body)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("SAFETY.INPUT.TEXT", ContentPolicyError),
+        ("SAFETY.OUTPUT.VIDEO", ContentPolicyError),
+        ("INPUT_PREPROCESSING.SAFETY.TEXT", ContentPolicyError),
+        ("INPUT_PREPROCESSING.INTERNAL", GenerationFailedError),
+        ("INTERNAL.BAD_OUTPUT.CODE01", GenerationFailedError),
+        ("ASSET.INVALID", RejectedInputError),
+        (None, GenerationFailedError),
+    ],
+)
+def test_runway_failure_codes(code, expected):
+    assert runway.failure_class(code) is expected
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [("queued", JobState.QUEUED), ("dreaming", JobState.RUNNING), ("failed", JobState.FAILED)],
+)
+def test_luma_states(state, expected):
+    body = {"id": "g", "state": state, "failure_reason": "x" if state == "failed" else None}
+    assert luma.parse_generation("luma", body).state is expected
+
+
+def test_luma_completed_needs_a_video():
+    body = {"id": "g", "state": "completed", "assets": {"video": "https://cdn/v.mp4"}}
+    assert luma.parse_generation("luma", body).output_url == "https://cdn/v.mp4"
+    with pytest.raises(MalformedResponseError):
+        luma.parse_generation("luma", {"id": "g", "state": "completed", "assets": None})
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("Advanced moderation failed", ContentPolicyError),
+        ("Prompt violates our content policy", ContentPolicyError),
+        ("Internal server error", GenerationFailedError),
+        (None, GenerationFailedError),
+    ],
+)
+def test_luma_failure_reasons(reason, expected):
+    assert luma.failure_class(reason) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (422, "content_policy_violation", ContentPolicyError),
+        (422, "image_too_large", RejectedInputError),
+        (500, "runner_server_error", GenerationFailedError),
+        (503, "runner_disconnected", GenerationFailedError),
+    ],
+)
+def test_pika_result_failures(status, error_type, expected):
+    assert pika.failure_class(status, error_type, None) is expected
+
+
+def test_fal_app_path_drops_the_model_sub_path():
+    assert pika.app_path("fal-ai/pika/v2.2") == "fal-ai/pika"
+    assert pika.app_path("/fal-ai/pika/v2/turbo/") == "fal-ai/pika"
+
+
+def _history(status_str, messages, outputs=None):
+    return {"status": {"status_str": status_str, "messages": messages}, "outputs": outputs or {}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "state", "reason"),
+    [
+        (
+            _history("success", [["execution_success", {}]], {"8": {"images": []}}),
+            JobState.SUCCEEDED,
+            None,
+        ),
+        (
+            _history(
+                "error",
+                [
+                    [
+                        "execution_error",
+                        {
+                            "exception_type": "OutOfMemoryError",
+                            "exception_message": "CUDA out of memory",
+                        },
+                    ]
+                ],
+            ),
+            JobState.FAILED,
+            "OutOfMemoryError: CUDA out of memory",
+        ),
+        (_history("error", [["execution_interrupted", {}]]), JobState.CANCELLED, None),
+        ({"status": None, "outputs": {"8": {"gifs": []}}}, JobState.SUCCEEDED, None),
+    ],
+)
+def test_comfyui_history_states(entry, state, reason):
+    found_state, _, found_reason = svd.history_status("svd", entry)
+    assert (found_state, found_reason) == (state, reason)
+
+
+def test_comfyui_history_without_status_or_outputs_is_malformed():
+    with pytest.raises(MalformedResponseError):
+        svd.history_status("svd", {"status": None, "outputs": {}})
+
+
+@pytest.mark.parametrize(
+    ("outputs", "filename"),
+    [
+        (
+            {
+                "8": {
+                    "images": [{"filename": "v_00001.mp4", "subfolder": "", "type": "output"}],
+                    "animated": [True],
+                }
+            },
+            "v_00001.mp4",
+        ),
+        ({"9": {"gifs": [{"filename": "a.webm"}, {"filename": "a.mp4"}]}}, "a.mp4"),
+        (
+            {
+                "3": {"images": [{"filename": "preview.png"}]},
+                "8": {"gifs": [{"filename": "x.webp"}]},
+            },
+            "x.webp",
+        ),
+        ({"3": {"images": [{"filename": "still.png"}]}}, None),
+    ],
+)
+def test_comfyui_output_file(outputs, filename):
+    found = svd.output_file(outputs)
+    assert (found["filename"] if found else None) == filename
+
+
+def test_workflow_fill_keeps_types_and_refuses_unknown_placeholders():
+    template = {"a": {"inputs": {"seed": "{{seed}}", "links": ["1", 0], "text": "{{prompt}}"}}}
+    filled = svd.fill(template, {"seed": 7, "prompt": "cat"})
+    assert filled == {"a": {"inputs": {"seed": 7, "links": ["1", 0], "text": "cat"}}}
+    assert svd.placeholders(template) == {"seed", "prompt"}
+    with pytest.raises(Exception, match="unknown"):
+        svd.fill({"x": "{{nope}}"}, {})

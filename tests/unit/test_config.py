@@ -1,0 +1,162 @@
+"""Config loading: the original keys, keys from the environment, placeholders, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videogen.config import Strategy, build_settings, config_path, is_placeholder, load_config
+from videogen.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "config" / "config.json"
+REAL_KEY = "key_" + "ab" * 64
+
+
+def seed_config(**backend_overrides):
+    data = json.loads(SAMPLE.read_text())
+    for name, values in backend_overrides.items():
+        data["video_generation"]["backends"][name].update(values)
+    return data
+
+
+def test_sample_config_has_the_original_keys():
+    settings = load_config(SAMPLE, env={})
+    vg = settings.video_generation
+    assert vg.load_balancing is True and vg.fallback_enabled is True
+    assert vg.effective_strategy is Strategy.LEAST_LOADED
+    assert list(vg.backends) == ["svd", "runway", "pika", "luma"]
+    assert [vg.backends[n].priority for n in vg.backends] == [1, 2, 3, 4]
+    assert vg.backends["runway"].max_concurrent_tasks == 3
+    assert vg.backends["runway"].timeout == 600
+    assert vg.enabled_backends() == ["svd", "runway", "pika", "luma"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["your_runway_api_key", "YOUR-KEY", "<api key>", "${FAL_KEY}", "changeme", "", "  ", "xxxx"],
+)
+def test_placeholders(value):
+    assert is_placeholder(value)
+
+
+@pytest.mark.parametrize("value", [REAL_KEY, "luma-1234abcd", "abc:def", "sk-live"])
+def test_real_looking_keys_are_not_placeholders(value):
+    assert not is_placeholder(value)
+
+
+def test_placeholder_in_file_counts_as_no_key_and_says_so():
+    settings = build_settings(seed_config(), env={})
+    runway = settings.backend("runway")
+    assert runway.api_key is None
+    assert "placeholder" in runway.key_source and "RUNWAYML_API_SECRET" in runway.key_source
+    with pytest.raises(ConfigError) as caught:
+        settings.require_keys()
+    message = str(caught.value)
+    assert "runway" in message and "pika" in message and "luma" in message
+    assert "svd" not in message  # a local ComfyUI needs no key
+
+
+@pytest.mark.parametrize(
+    ("env", "source"),
+    [
+        ({"RUNWAYML_API_SECRET": REAL_KEY}, "env:RUNWAYML_API_SECRET"),
+        ({"VIDEOGEN_RUNWAY_API_KEY": REAL_KEY}, "env:VIDEOGEN_RUNWAY_API_KEY"),
+        (
+            {"VIDEOGEN_RUNWAY_API_KEY": REAL_KEY, "RUNWAYML_API_SECRET": "key_other"},
+            "env:VIDEOGEN_RUNWAY_API_KEY",
+        ),
+        ({"RUNWAYML_API_SECRET": "your_key"}, None),  # a placeholder in the env is no key either
+    ],
+)
+def test_keys_from_the_environment(env, source):
+    runway = build_settings(seed_config(), env=env).backend("runway")
+    if source is None:
+        assert runway.api_key is None
+    else:
+        assert runway.api_key is not None and runway.api_key.get_secret_value() == REAL_KEY
+        assert runway.key_source == source
+
+
+def test_vendor_env_names():
+    env = {"LUMAAI_API_KEY": "luma-abc", "FAL_KEY": "id:secret"}
+    settings = build_settings(seed_config(), env=env)
+    assert settings.backend("luma").key_source == "env:LUMAAI_API_KEY"
+    assert settings.backend("pika").key_source == "env:FAL_KEY"
+
+
+def test_key_in_file_is_used_and_never_shown():
+    settings = build_settings(seed_config(runway={"api_key": REAL_KEY}), env={})
+    runway = settings.backend("runway")
+    assert runway.api_key.get_secret_value() == REAL_KEY
+    assert runway.key_source == "file"
+    shown = repr(settings) + str(settings.describe()) + settings.model_dump_json()
+    assert REAL_KEY not in shown
+
+
+def test_base_url_overrides_the_vendor_host():
+    settings = build_settings(
+        seed_config(luma={"base_url": "http://127.0.0.1:9/dream-machine/v1/"})
+    )
+    assert settings.backend("luma").base_url == "http://127.0.0.1:9/dream-machine/v1"
+    assert settings.describe()["backends"]["runway"]["base_url"] == "https://api.dev.runwayml.com"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda d: d["video_generation"]["backends"].update(kling={}), "unknown backend 'kling'"),
+        (
+            lambda d: d["video_generation"]["backends"]["runway"].update(max_concurrent_tasks=0),
+            "max_concurrent_tasks",
+        ),
+        (lambda d: d["video_generation"]["backends"]["luma"].update(priority="high"), "priority"),
+        (lambda d: d["video_generation"]["backends"]["pika"].update(timeout=-1), "timeout"),
+        (lambda d: d["video_generation"]["backends"]["svd"].update(base_url="ftp://x"), "base_url"),
+        (lambda d: d["video_generation"]["backends"]["runway"].update(image_model="gen9"), "gen9"),
+        (lambda d: d["video_generation"]["backends"]["luma"].update(model="ray-9"), "ray-9"),
+        (lambda d: d["video_generation"]["backends"]["svd"].update(colour="red"), "colour"),
+        (lambda d: d["video_generation"].update(strategy="random"), "strategy"),
+        (lambda d: d["video_generation"].update(backends=[]), "backends must be an object"),
+    ],
+)
+def test_bad_config_names_the_key(mutate, fragment):
+    data = seed_config()
+    mutate(data)
+    with pytest.raises(ConfigError) as caught:
+        build_settings(data, env={})
+    assert fragment in str(caught.value)
+
+
+def test_bad_config_error_never_echoes_a_key():
+    data = seed_config(runway={"api_key": REAL_KEY, "max_concurrent_tasks": "lots"})
+    with pytest.raises(ConfigError) as caught:
+        build_settings(data, env={})
+    assert REAL_KEY not in str(caught.value)
+
+
+def test_config_path_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config_path(None, {}) is None  # no default file here: built-in defaults
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.json").write_text("{}")
+    assert config_path(None, {}) == Path("config/config.json")
+    assert config_path(None, {"VIDEOGEN_CONFIG": "/x.json"}) == Path("/x.json")
+    assert config_path("/y.json", {"VIDEOGEN_CONFIG": "/x.json"}) == Path("/y.json")
+
+
+def test_unreadable_or_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.json", env={})
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"video_generation": ')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(bad, env={})
+
+
+def test_redis_url_from_the_environment_wins(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"redis_url": "redis://file:6379/0"}))
+    assert load_config(path, env={}).redis_url == "redis://file:6379/0"

@@ -1,0 +1,235 @@
+"""The backend protocol every vendor adapter implements.
+
+An adapter declares its :class:`Capabilities` and makes single attempts at five things:
+``submit`` (one create request, returning the vendor's job handle), ``poll`` (one status
+request, normalised), ``cancel``, ``probe`` (a cheap health request that never starts a paid
+generation) and ``download`` (stream the output to disk and check it is a video). Everything
+HTTP goes through :mod:`videogen.transport`, so errors arrive already classified.
+
+The original design's methods (``generate_video``, ``get_task_status``, ``health_check``,
+``get_capabilities``) are built on those five here, once, for every backend.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from ..capabilities import Capabilities, plan
+from ..config import BackendSettings
+from ..errors import (
+    BackendError,
+    ConfigError,
+    GenerationFailedError,
+    InvalidOutputError,
+    JobCancelledError,
+    TransientBackendError,
+)
+from ..media import download_video
+from ..models import (
+    GenerationRequest,
+    GenerationResult,
+    HealthReport,
+    JobState,
+    JobStatus,
+    Scene,
+    VendorJob,
+    VideoInfo,
+)
+from ..retry import backoff_delay
+from ..transport import Clock, Sleep, make_client
+
+MAX_POLL_ERRORS = 5
+"""Consecutive failed polls tolerated while waiting; polling is safe to repeat, paying is not."""
+
+
+class BaseVideoBackend(ABC):
+    """One vendor, one adapter. Subclasses set the class attributes and the five methods."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BackendSettings]] = BackendSettings
+    default_base_url: ClassVar[str]
+    key_env: ClassVar[tuple[str, ...]] = ()
+    """The vendor SDK's own environment variables for the key."""
+    requires_key: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        settings: BackendSettings,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url or self.default_base_url
+        self._client = client or make_client(settings.request_timeout)
+        self._owns_client = client is None
+        self._sleep = sleep
+        self._clock = clock
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what each adapter provides -------------------------------------------------------
+
+    @abstractmethod
+    def get_capabilities(self) -> Capabilities:
+        """What this backend can take, with its current settings."""
+
+    @abstractmethod
+    def submit(self, request: GenerationRequest) -> VendorJob:
+        """Start one vendor job (one create request, never retried here)."""
+
+    @abstractmethod
+    def poll(self, job: VendorJob) -> JobStatus:
+        """One status request, normalised."""
+
+    @abstractmethod
+    def cancel(self, job: VendorJob) -> None:
+        """Ask the vendor to stop (or delete) the job."""
+
+    @abstractmethod
+    def probe(self) -> dict[str, Any]:
+        """A cheap authenticated request that never starts a paid generation; returns facts."""
+
+    def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
+        """The error a FAILED or CANCELLED status stands for (adapters refine by vendor code)."""
+        text = status.failure_reason or status.vendor_state
+        if status.state is JobState.CANCELLED:
+            return JobCancelledError(self.name, f"job {job.job_id} was cancelled")
+        return GenerationFailedError(
+            self.name, f"job {job.job_id} failed: {text}", vendor_code=status.failure_code
+        )
+
+    def download_headers(self) -> dict[str, str]:
+        """Headers for fetching outputs (none: vendor output URLs are pre-signed)."""
+        return {}
+
+    # -- shared behaviour -----------------------------------------------------------------
+
+    def api_key(self) -> str:
+        """The key, read at the moment a header is built; refuses to run without one."""
+        if self.settings.api_key is None:
+            raise ConfigError(f"{self.name}: no API key ({self.settings.key_source})")
+        return self.settings.api_key.get_secret_value()
+
+    def prepare(self, scene: Scene) -> GenerationRequest:
+        """Fit the scene to this backend; :class:`CapabilityError` before any HTTP call."""
+        return plan(self.name, self.get_capabilities(), scene)
+
+    def download(self, status: JobStatus, dest: Path) -> VideoInfo:
+        """Fetch a SUCCEEDED job's output to ``dest`` and check that it is a real video."""
+        if not status.output_url:
+            raise InvalidOutputError(self.name, "the job succeeded without an output URL")
+        return download_video(
+            self._client,
+            self.name,
+            status.output_url,
+            dest,
+            base_url=self.base_url,
+            max_bytes=self.settings.max_download_bytes,
+            headers=self.download_headers(),
+        )
+
+    def wait(self, job: VendorJob, *, deadline: float) -> JobStatus:
+        """Poll until the job ends; transient poll errors are waited out, up to a bound.
+
+        Raises:
+            GenerationFailedError: the deadline passed (the vendor job is cancelled first).
+        """
+        errors = 0
+        while True:
+            try:
+                status = self.poll(job)
+                errors = 0
+            except TransientBackendError as error:
+                errors += 1
+                if errors > MAX_POLL_ERRORS:
+                    raise
+                self._pause(deadline, backoff_delay(errors, retry_after=error.retry_after))
+                continue
+            if status.state.terminal:
+                return status
+            self._pause(deadline, self.settings.poll_interval)
+
+    def _pause(self, deadline: float, seconds: float) -> None:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise GenerationFailedError(self.name, f"no result within {self.settings.timeout:g} s")
+        self._sleep(min(seconds, remaining))
+
+    def finish(self, job: VendorJob, status: JobStatus, dest: Path) -> VideoInfo:
+        """Turn a terminal status into a stored video or the error it stands for."""
+        if status.state is not JobState.SUCCEEDED:
+            raise self.failure_error(job, status)
+        return self.download(status, dest)
+
+    # -- the original design's interface --------------------------------------------------
+
+    def generate_video(self, scene: Scene | dict[str, Any], dest: Path) -> GenerationResult:
+        """Generate one scene on this backend, start to finish, and store it at ``dest``.
+
+        A single-backend convenience: failover between backends is the pipeline's job.
+        """
+        scene = scene if isinstance(scene, Scene) else Scene.model_validate(scene)
+        started = self._clock()
+        request = self.prepare(scene)
+        job = self.submit(request)
+        try:
+            status = self.wait(job, deadline=started + self.settings.timeout)
+        except GenerationFailedError:
+            self._cancel_quietly(job)
+            raise
+        video = self.finish(job, status, dest)
+        return GenerationResult(
+            backend=self.name,
+            job=job,
+            request=request,
+            video=video,
+            source_url=status.output_url or "",
+            seconds=round(self._clock() - started, 3),
+        )
+
+    def _cancel_quietly(self, job: VendorJob) -> None:
+        try:
+            self.cancel(job)
+        except BackendError:
+            pass  # best effort: the timeout is the error worth reporting
+
+    def get_task_status(self, job: VendorJob | str) -> JobStatus:
+        """The normalised status of a vendor job (a handle, or a bare vendor job id)."""
+        handle = job if isinstance(job, VendorJob) else VendorJob(backend=self.name, job_id=job)
+        return self.poll(handle)
+
+    def health_check(self) -> HealthReport:
+        """Run the cheap probe; any error makes an unhealthy report that says why."""
+        started = self._clock()
+        try:
+            info = self.probe()
+        except (BackendError, ConfigError) as error:
+            return self._report(started, healthy=False, detail=str(error))
+        return self._report(started, healthy=True, detail="ok", info=info)
+
+    def _report(
+        self, started: float, *, healthy: bool, detail: str, info: dict[str, Any] | None = None
+    ) -> HealthReport:
+        latency = (self._clock() - started) * 1000
+        return HealthReport(
+            backend=self.name,
+            healthy=healthy,
+            latency_ms=round(latency, 1),
+            detail=detail,
+            info=info or {},
+        )

@@ -1,0 +1,186 @@
+"""Luma Dream Machine (api.lumalabs.ai/dream-machine/v1).
+
+``POST /generations/video`` → Generation; ``GET /generations/{id}`` (queued, dreaming,
+completed, failed; ``assets.video``); ``DELETE /generations/{id}``; health from
+``GET /credits``. Bearer auth, no version header. Contract: shared/vendor-apis.md §B.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import field_validator
+
+from ..capabilities import Capabilities, ImageInput, ModeSpec
+from ..config import BackendSettings
+from ..constants import LUMA_BASE_URL
+from ..errors import (
+    BackendError,
+    ContentPolicyError,
+    GenerationFailedError,
+    JobCancelledError,
+    MalformedResponseError,
+    RejectedInputError,
+)
+from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
+from ..transport import field, json_object, send
+from .base import BaseVideoBackend
+
+MODELS = {
+    # model: (durations offered, USD per million output pixels at 24 fps; vendor-apis.md §B.8)
+    "ray-2": ((5.0, 9.0), 0.0064),
+    "ray-flash-2": ((5.0, 9.0), 0.0022),
+    "ray-1-6": ((5.0,), 0.0032),
+}
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21")
+RESOLUTIONS = {"540p": 540, "720p": 720, "1080p": 1080, "4k": 2160}
+
+STATES = {
+    "queued": JobState.QUEUED,
+    "dreaming": JobState.RUNNING,
+    "completed": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+}
+PROMPT_MAX_CHARS = 5000
+_POLICY_WORDS = ("moderation", "policy", "safety", "nsfw")
+
+
+class LumaSettings(BackendSettings):
+    model: str = "ray-2"
+    resolutions: tuple[str, ...] = ("720p", "540p", "1080p")
+    """Resolutions offered to scenes, the first being the default (4k costs ~9x 720p)."""
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"model {value!r} is not one of {', '.join(MODELS)}")
+        return value
+
+    @field_validator("resolutions")
+    @classmethod
+    def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [r for r in value if r not in RESOLUTIONS]
+        if unknown or not value:
+            raise ValueError(f"resolutions must be among {', '.join(RESOLUTIONS)}")
+        return value
+
+
+def frame_size(aspect: str, resolution: str) -> Size:
+    """Pixels of a Luma output: the resolution names the short side."""
+    short = RESOLUTIONS[resolution]
+    ratio = parse_ratio(aspect)
+    long = int(round(short * max(ratio, 1 / ratio) / 2) * 2)
+    return Size(long, short) if ratio >= 1 else Size(short, long)
+
+
+def size_labels(resolutions: tuple[str, ...]) -> dict[Size, tuple[str, str]]:
+    """Every offered size → (aspect_ratio, resolution) as Luma names them; defaults first."""
+    return {frame_size(a, r): (a, r) for r in resolutions for a in ASPECT_RATIOS}
+
+
+def failure_class(reason: str | None) -> type[BackendError]:
+    """Luma gives no failure code, only ``failure_reason`` text: moderation is the scene's fault."""
+    text = (reason or "").lower()
+    if any(word in text for word in _POLICY_WORDS):
+        return ContentPolicyError
+    return GenerationFailedError
+
+
+def parse_generation(backend: str, body: dict[str, Any]) -> JobStatus:
+    """A Generation object → :class:`JobStatus`."""
+    vendor_state = field(backend, body, "state")
+    state = STATES.get(vendor_state)
+    if state is None:
+        raise MalformedResponseError(backend, f"unknown generation state {vendor_state!r}")
+    assets = body.get("assets") or {}
+    video = assets.get("video") if isinstance(assets, dict) else None
+    if state is JobState.SUCCEEDED and not isinstance(video, str):
+        raise MalformedResponseError(backend, "completed generation has no assets.video")
+    return JobStatus(
+        state=state,
+        vendor_state=vendor_state,
+        output_url=video if state is JobState.SUCCEEDED else None,
+        failure_code=body.get("failure_code"),
+        failure_reason=body.get("failure_reason"),
+    )
+
+
+class LumaBackend(BaseVideoBackend):
+    name = "luma"
+    settings_model = LumaSettings
+    default_base_url = LUMA_BASE_URL
+    key_env = ("LUMAAI_API_KEY",)
+    settings: LumaSettings
+
+    def get_capabilities(self) -> Capabilities:
+        durations, per_mpx = MODELS[self.settings.model]
+        spec = ModeSpec(
+            model=self.settings.model,
+            durations=durations,
+            sizes=tuple(size_labels(self.settings.resolutions)),
+            cost_per_megapixel_usd=per_mpx,
+        )
+        return Capabilities(
+            text=spec,
+            image=spec,
+            prompt_max_chars=PROMPT_MAX_CHARS,
+            image_inputs=frozenset({ImageInput.PUBLIC_URL}),
+            seed=False,
+        )
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.api_key()}", "Accept": "application/json"}
+        return send(
+            self._client, self.name, method, self.base_url + path, headers=headers, **kwargs
+        )
+
+    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        aspect, resolution = size_labels(self.settings.resolutions)[request.size]
+        body: dict[str, Any] = {
+            "generation_type": "video",
+            "model": request.model,
+            "prompt": request.prompt,
+            "aspect_ratio": aspect,
+            "resolution": resolution,
+            "duration": f"{int(request.duration)}s",
+            "loop": False,
+        }
+        if request.mode is Mode.IMAGE_TO_VIDEO:
+            body["keyframes"] = {"frame0": {"type": "image", "url": request.image}}
+        return body
+
+    def submit(self, request: GenerationRequest) -> VendorJob:
+        body = self.payload(request)
+        response = self._call("POST", "/generations/video", json=body, creates_job=True)
+        answer = json_object(self.name, response, creates_job=True)
+        return VendorJob(backend=self.name, job_id=field(self.name, answer, "id", creates_job=True))
+
+    def poll(self, job: VendorJob) -> JobStatus:
+        try:
+            answer = self._call("GET", f"/generations/{job.job_id}")
+        except RejectedInputError as error:
+            if error.status_code == 404:  # Luma has no cancel: a deleted generation is gone
+                return JobStatus(state=JobState.CANCELLED, vendor_state="deleted")
+            raise
+        return parse_generation(self.name, json_object(self.name, answer))
+
+    def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
+        if status.state is JobState.CANCELLED:
+            return JobCancelledError(self.name, f"generation {job.job_id} was deleted")
+        reason = status.failure_reason or "no reason given"
+        cls = failure_class(reason)
+        return cls(
+            self.name, f"generation {job.job_id} failed: {reason}", vendor_code=status.failure_code
+        )
+
+    def cancel(self, job: VendorJob) -> None:
+        try:
+            self._call("DELETE", f"/generations/{job.job_id}")
+        except RejectedInputError as error:
+            if error.status_code != 404:
+                raise
+
+    def probe(self) -> dict[str, Any]:
+        body = json_object(self.name, self._call("GET", "/credits"))
+        return {"credit_balance_usd_cents": body.get("credit_balance")}

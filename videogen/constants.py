@@ -1,0 +1,36 @@
+"""Names and defaults defined once, each with the reason for its value."""
+
+from __future__ import annotations
+
+BACKEND_NAMES = ("svd", "runway", "pika", "luma")
+"""The backends of the original design, in its default priority order."""
+
+DEFAULT_CONFIG_PATH = "config/config.json"
+CONFIG_ENV = "VIDEOGEN_CONFIG"
+
+RUNWAY_BASE_URL = "https://api.dev.runwayml.com"
+"""Runway's docs: use api.dev.runwayml.com, not api.runwayml.com."""
+RUNWAY_API_VERSION = "2024-11-06"
+"""Sent as X-Runway-Version; the SDK's current value, required on every request."""
+LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
+FAL_QUEUE_URL = "https://queue.fal.run"
+COMFYUI_BASE_URL = "http://127.0.0.1:8188"
+
+HTTP_TIMEOUT_SECONDS = 30.0
+"""One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""
+HTTP_CONNECT_TIMEOUT_SECONDS = 5.0
+
+MAX_VIDEO_BYTES = 512 * 1024 * 1024
+"""A 10 s 4K clip is ~100 MB; five times that is not a video we asked for."""
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+RUNWAY_DATA_URI_MAX_BYTES = 5 * 1024 * 1024
+"""Runway refuses data URIs over 5 MB (assets/inputs)."""
+
+DOWNLOAD_CHUNK_BYTES = 256 * 1024
+ERROR_TEXT_MAX_CHARS = 300
+"""Vendor error texts are cut to this so one answer cannot flood logs or results."""
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+ROUTER_QUEUE = "router"
+BACKEND_QUEUE_PREFIX = "backend."
+"""Each backend's own queue is ``backend.<name>``, consumed only by that backend's workers."""

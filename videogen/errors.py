@@ -1,0 +1,161 @@
+"""The one error tree of videogen.
+
+Every failure a caller can act on is one of these; foreign errors (httpx, redis, pydantic,
+PyAV) are translated once, at the edge that meets them, and never reach the core::
+
+    VideoGenError
+    ├── ConfigError                  config file or environment is wrong (names the key)
+    ├── SceneValidationError         a scene is invalid (names the scene and the field)
+    ├── CapabilityError              a backend can never take this scene (raised before any HTTP)
+    ├── NoBackendAvailableError      no enabled, healthy, capable backend is left for a scene
+    └── BackendError                 something went wrong talking to one backend
+        ├── TransientBackendError    retry on the same backend, with backoff
+        │   ├── RateLimitedError         429; carries ``retry_after``
+        │   └── BackendUnavailableError  5xx, connection refused, timeouts on safe requests
+        ├── AuthError                401/403: this backend is unusable until its key is fixed
+        ├── RejectedInputError       the vendor refused the request (400/404/422, not policy)
+        ├── ContentPolicyError       moderation refused the scene: never retried elsewhere
+        ├── GenerationFailedError    the vendor ran the job and it failed on its side
+        ├── JobCancelledError        the vendor job was cancelled
+        ├── MalformedResponseError   the vendor answered something we cannot parse
+        ├── InvalidOutputError       the output is not a video, too large, or at a refused URL
+        └── AmbiguousSubmitError     a create request left and no answer came back
+
+Each ``BackendError`` says what the caller should do next through :attr:`BackendError.action`,
+so the failover policy reads one attribute instead of matching classes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What the pipeline should do after a backend error."""
+
+    RETRY_SAME = "retry_same"
+    """Transient: try the same backend again after a backoff."""
+    FAILOVER = "failover"
+    """This backend failed the scene: re-route to the next backend not yet tried."""
+    FAIL_SCENE = "fail_scene"
+    """The scene itself is at fault: no backend should be tried."""
+    RESOLVE = "resolve"
+    """The outcome is unknown: never resubmit blindly, look for the vendor job first."""
+
+
+class VideoGenError(Exception):
+    """Root of every error videogen raises on purpose."""
+
+
+class ConfigError(VideoGenError):
+    """The configuration is invalid; the message names the key at fault."""
+
+
+class SceneValidationError(VideoGenError):
+    """A scene is invalid; nothing of its file was enqueued.
+
+    Attributes:
+        problems: ``(scene label, field, message)`` for every problem found.
+    """
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{scene}: {field}: {message}" for scene, field, message in problems]
+        super().__init__("invalid scenes:\n  " + "\n  ".join(lines))
+
+
+class CapabilityError(VideoGenError):
+    """A backend can never take this scene (wrong mode, prompt too long, needs a public URL)."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        self.backend = backend
+        self.reason = reason
+        super().__init__(f"{backend} cannot take this scene: {reason}")
+
+
+class NoBackendAvailableError(VideoGenError):
+    """No enabled, healthy, capable backend remains for a scene."""
+
+
+class BackendError(VideoGenError):
+    """A failure talking to one backend.
+
+    Attributes:
+        backend: the backend's name (``runway``, ``luma``...).
+        status_code: the HTTP status, when there was an answer.
+        retry_after: seconds the vendor asked us to wait, when it said so.
+        vendor_code: the vendor's own failure code (``SAFETY.INPUT.TEXT``...).
+    """
+
+    action: Action = Action.FAILOVER
+
+    def __init__(
+        self,
+        backend: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        vendor_code: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.vendor_code = vendor_code
+        super().__init__(f"{backend}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        """True when the same backend may be tried again."""
+        return self.action is Action.RETRY_SAME
+
+
+class TransientBackendError(BackendError):
+    """Retry on the same backend with backoff."""
+
+    action = Action.RETRY_SAME
+
+
+class RateLimitedError(TransientBackendError):
+    """HTTP 429: wait ``retry_after`` seconds (or a backoff) before the next request."""
+
+
+class BackendUnavailableError(TransientBackendError):
+    """5xx, refused connection or timed-out safe request."""
+
+
+class AuthError(BackendError):
+    """The key was refused (401/403)."""
+
+
+class RejectedInputError(BackendError):
+    """The vendor refused the request as invalid: another backend may accept it."""
+
+
+class ContentPolicyError(BackendError):
+    """The vendor's moderation refused the scene; never retried on another backend."""
+
+    action = Action.FAIL_SCENE
+
+
+class GenerationFailedError(BackendError):
+    """The vendor ran the job and failed it on its side."""
+
+
+class JobCancelledError(BackendError):
+    """The vendor job was cancelled."""
+
+
+class MalformedResponseError(BackendError):
+    """The vendor's answer could not be parsed."""
+
+
+class InvalidOutputError(BackendError):
+    """The output is not a playable video, too large, or at a refused URL."""
+
+
+class AmbiguousSubmitError(BackendError):
+    """The create request was sent but no answer came back: a vendor job may exist."""
+
+    action = Action.RESOLVE

@@ -1,0 +1,195 @@
+"""The one HTTP edge: every httpx call of every adapter goes through :func:`send`.
+
+It maps transport errors and HTTP statuses to the error tree once (as httpx maps httpcore's,
+and the Stainless SDKs map statuses), parses ``Retry-After``, and extracts the vendor's own
+error text and code from whichever body shape the vendor uses. Nothing above this module sees
+an ``httpx`` exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .constants import ERROR_TEXT_MAX_CHARS, HTTP_CONNECT_TIMEOUT_SECONDS
+from .errors import (
+    AmbiguousSubmitError,
+    AuthError,
+    BackendError,
+    BackendUnavailableError,
+    ContentPolicyError,
+    MalformedResponseError,
+    RateLimitedError,
+    RejectedInputError,
+)
+from .retry import parse_retry_after
+
+POLICY_CODES = frozenset({"content_policy_violation", "content_moderation", "content_moderated"})
+"""Vendor error types that mean the scene's content was refused."""
+
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+"""Errors raised before any byte of the request left: always safe to try again."""
+
+
+def make_client(timeout: float, *, verify: bool = True) -> httpx.Client:
+    """An httpx client with our timeouts; redirects are not followed unless a caller asks."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, HTTP_CONNECT_TIMEOUT_SECONDS)),
+        follow_redirects=False,
+        verify=verify,
+    )
+
+
+def send(
+    client: httpx.Client,
+    backend: str,
+    method: str,
+    url: str,
+    *,
+    creates_job: bool = False,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One attempt at one request; HTTP errors (>= 400) and transport errors are raised as ours.
+
+    Args:
+        creates_job: the request may start a paid job, so a lost answer is ambiguous
+            (:class:`AmbiguousSubmitError`) rather than simply retryable.
+    """
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.HTTPError as error:
+        raise transport_error(backend, error, creates_job=creates_job) from None
+    if response.status_code >= 400:
+        raise status_error(backend, response)
+    return response
+
+
+def transport_error(backend: str, error: httpx.HTTPError, *, creates_job: bool) -> BackendError:
+    """Map an httpx transport error; the URL is named but never a header (keys live there)."""
+    kind = type(error).__name__
+    if isinstance(error, _NEVER_SENT) or not creates_job:
+        return BackendUnavailableError(backend, f"{kind} talking to the backend")
+    return AmbiguousSubmitError(
+        backend, f"{kind} after the create request was sent: a vendor job may exist"
+    )
+
+
+def status_error(backend: str, response: httpx.Response) -> BackendError:
+    """The error for an HTTP status >= 400, with the vendor's text, code and Retry-After."""
+    message, code = error_detail(response)
+    retry_after = parse_retry_after(
+        response.headers.get("retry-after"), milliseconds=response.headers.get("retry-after-ms")
+    )
+    cls = classify_status(response.status_code, code, response.headers.get("x-fal-retryable"))
+    text = f"HTTP {response.status_code}: {message}" if message else f"HTTP {response.status_code}"
+    return cls(
+        backend,
+        text,
+        status_code=response.status_code,
+        retry_after=retry_after,
+        vendor_code=code,
+    )
+
+
+def classify_status(
+    status: int, vendor_code: str | None = None, retryable_header: str | None = None
+) -> type[BackendError]:
+    """The error class for an HTTP status (pure; tested as a table)."""
+    if vendor_code and (vendor_code in POLICY_CODES or vendor_code.startswith("SAFETY")):
+        return ContentPolicyError
+    if status == 429:
+        return RateLimitedError
+    if status in (401, 403):
+        return AuthError
+    if status == 408 or status >= 500 or retryable_header == "true":
+        return BackendUnavailableError
+    return RejectedInputError
+
+
+def error_detail(response: httpx.Response) -> tuple[str, str | None]:
+    """The vendor's error text and machine code, from any of the body shapes vendors use.
+
+    Runway ``{"error": "..."}``; Luma ``{"detail": "..."}``; fal ``{"detail": [{"msg", "type"}]}``
+    or ``{"detail": "...", "error_type": ...}`` (also ``X-Fal-Error-Type``); ComfyUI
+    ``{"error": {"type", "message", "details"}}``.
+    """
+    code = response.headers.get("x-fal-error-type")
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _cut(response.text), code
+    if not isinstance(body, dict):
+        return _cut(str(body)), code
+    message, body_code = _detail_from(body)
+    return _cut(message), body_code or code
+
+
+def _detail_from(body: dict[str, Any]) -> tuple[str, str | None]:
+    code = body.get("error_type") or body.get("failure_code")
+    error = body.get("error")
+    if isinstance(error, dict):
+        text = " ".join(str(error.get(k, "")) for k in ("message", "details")).strip()
+        return text, code or error.get("type")
+    if isinstance(error, str):
+        return error, code
+    detail = body.get("detail")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        first = detail[0]
+        where = ".".join(str(p) for p in first.get("loc", []))
+        return f"{where}: {first.get('msg', '')}".strip(": "), code or first.get("type")
+    if detail is not None:
+        return str(detail), code
+    return json.dumps(body)[:ERROR_TEXT_MAX_CHARS], code
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_TEXT_MAX_CHARS else text[: ERROR_TEXT_MAX_CHARS - 1] + "…"
+
+
+def _malformed(backend: str, message: str, creates_job: bool) -> BackendError:
+    """An unreadable answer; to a create request it is ambiguous: the job may exist."""
+    if creates_job:
+        return AmbiguousSubmitError(backend, f"{message}, after the create request was sent")
+    return MalformedResponseError(backend, message)
+
+
+def json_object(
+    backend: str, response: httpx.Response, *, creates_job: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object, or :class:`MalformedResponseError`."""
+    where = f"{response.request.method} {response.url.path}"
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _malformed(backend, f"answer to {where} is not JSON", creates_job) from None
+    if not isinstance(body, dict):
+        raise _malformed(backend, f"answer to {where} is not an object", creates_job)
+    return body
+
+
+def field(
+    backend: str,
+    body: dict[str, Any],
+    key: str,
+    kind: type | tuple[type, ...] = str,
+    *,
+    creates_job: bool = False,
+) -> Any:
+    """``body[key]`` checked for type, or :class:`MalformedResponseError` naming the key."""
+    value = body.get(key)
+    if not isinstance(value, kind) or value == "":
+        raise _malformed(backend, f"answer has no valid {key!r}", creates_job)
+    return value
+
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]

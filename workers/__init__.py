@@ -1,0 +1,1 @@
+"""Celery edge of videogen: the app and its thin task shells."""
