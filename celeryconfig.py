@@ -37,3 +37,5 @@ worker_send_task_events = True
 task_send_sent_event = True
 """Events for Flower (workers also start with ``-E``)."""
 broker_connection_retry_on_startup = True
+task_ignore_result = True
+"""Outcomes live on the scene records in Redis; Celery's result keys would only cost memory."""

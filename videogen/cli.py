@@ -19,6 +19,7 @@ from .backends import create_backend
 from .config import Settings, load_config
 from .errors import BackendError, CapabilityError, VideoGenError
 from .models import Scene
+from . import cli_pipeline as pipeline_commands
 from .sandbox.cli import sandbox_command
 
 
@@ -167,6 +168,14 @@ def _scene_from(options: dict[str, Any]) -> Scene:
 
 
 cli.add_command(sandbox_command, "sandbox")
+cli.add_command(pipeline_commands.submit_command, "submit")
+cli.add_command(pipeline_commands.status_command, "status")
+cli.add_command(pipeline_commands.health_command, "health")
+cli.add_command(pipeline_commands.stats_command, "stats")
+cli.add_command(pipeline_commands.worker_command, "worker")
+cli.add_command(pipeline_commands.beat_command, "beat")
+cli.add_command(pipeline_commands.flower_command, "flower")
+cli.add_command(pipeline_commands.up_command, "up")
 
 
 def main() -> None:

@@ -102,6 +102,18 @@ class VideoGenerationSettings(BaseModel):
     """Re-route a scene to the next backend when one fails it."""
     strategy: Strategy | None = None
     output_dir: str = "output"
+    health_check_interval: float = Field(default=30.0, gt=0)
+    """Seconds between health probes of every backend (celery beat)."""
+    sweep_interval: float = Field(default=10.0, gt=0)
+    """Seconds between sweeps for scenes whose worker or router died."""
+    lease_ttl: float = Field(default=60.0, gt=0)
+    """Seconds a worker's slot lasts unrenewed; a dead worker's scene resumes after this."""
+    max_retries: int = Field(default=3, ge=0)
+    """Transient errors retried on the same backend before failing over."""
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    circuit_failure_threshold: int = Field(default=3, ge=1)
+    """Consecutive failures (jobs or probes) that stop routing to a backend."""
+    circuit_cooldown: float = Field(default=30.0, ge=0)
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
 
     @property

@@ -30,7 +30,10 @@ DOWNLOAD_CHUNK_BYTES = 256 * 1024
 ERROR_TEXT_MAX_CHARS = 300
 """Vendor error texts are cut to this so one answer cannot flood logs or results."""
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"
+"""The embedded Redis that `videogen up` starts when no URL is configured."""
 ROUTER_QUEUE = "router"
 BACKEND_QUEUE_PREFIX = "backend."
 """Each backend's own queue is ``backend.<name>``, consumed only by that backend's workers."""
+EMBEDDED_REDIS_PORT = 6399
+"""Not 6379, so an embedded Redis never collides with a system one."""

@@ -209,6 +209,24 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+class SceneState(StrEnum):
+    """Where a scene is in the pipeline; only the store's atomic transition moves it."""
+
+    PENDING = "pending"
+    """Stored, waiting for the router."""
+    ROUTED = "routed"
+    """On a backend's queue, waiting for a worker and a free slot."""
+    RUNNING = "running"
+    """A worker holds a slot for it: submitting, polling or downloading."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (SceneState.SUCCEEDED, SceneState.FAILED, SceneState.CANCELLED)
+
+
 class VendorJob(BaseModel):
     """A handle on one vendor job: enough to poll, fetch or cancel it after a restart."""
 

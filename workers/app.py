@@ -1,28 +1,84 @@
-"""The Celery application, configured from ``celeryconfig.py``.
+"""The Celery application of the workers, and its thin task shells.
 
-Tasks stay thin shells (load by id, call the library, turn the decision into a Celery call);
-the pipeline's tasks (route, generate, health beats) build on this app.
+Each task loads by id, calls one pipeline step, and lets the step enqueue the next one.
+Workers read their config like every command (``$VIDEOGEN_CONFIG``, else
+``config/config.json``) and Redis from ``$VIDEOGEN_REDIS_URL`` (else the embedded default).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+from functools import cache
+
 from celery import Celery
 
-from videogen.constants import BACKEND_QUEUE_PREFIX, ROUTER_QUEUE
+from videogen.config import load_config
+from videogen.constants import DEFAULT_REDIS_URL, ROUTER_QUEUE
+from videogen.pipeline import Pipeline
+from videogen.policy import CircuitPolicy, RetryPolicy
+from videogen.queue import CeleryDispatcher, celery_app
+from videogen.store import Store
+
+
+def redis_url() -> str:
+    return os.environ.get("VIDEOGEN_REDIS_URL") or load_config().redis_url or DEFAULT_REDIS_URL
 
 
 def create_app() -> Celery:
-    """A Celery app with videogen's settings; built in a function, not at import of the core."""
-    app = Celery("videogen")
-    app.config_from_object("celeryconfig")
+    app = celery_app(redis_url())
+    vg = load_config().video_generation
+    app.conf.beat_schedule = {
+        "health-probes": {
+            "task": "videogen.health",
+            "schedule": vg.health_check_interval,
+            "options": {"queue": ROUTER_QUEUE, "expires": vg.health_check_interval},
+        },
+        "sweep": {
+            "task": "videogen.sweep",
+            "schedule": vg.sweep_interval,
+            "options": {"queue": ROUTER_QUEUE, "expires": vg.sweep_interval},
+        },
+    }
     return app
-
-
-def backend_queue(name: str) -> str:
-    """The queue a backend's workers consume."""
-    return f"{BACKEND_QUEUE_PREFIX}{name}"
 
 
 app = create_app()
 
-__all__ = ["ROUTER_QUEUE", "app", "backend_queue", "create_app"]
+
+@cache
+def pipeline() -> Pipeline:
+    """One pipeline per worker process (its backends' HTTP clients are thread-safe)."""
+    # Celery owns the worker's log handlers; videogen's records flow into them.
+    logging.getLogger("videogen").setLevel(os.environ.get("VIDEOGEN_LOG_LEVEL", "INFO"))
+    settings = load_config()
+    vg = settings.video_generation
+    return Pipeline(
+        settings=settings,
+        store=Store.from_url(redis_url()),
+        dispatch=CeleryDispatcher(app),
+        lease_ttl=vg.lease_ttl,
+        health_interval=vg.health_check_interval,
+        retry_policy=RetryPolicy(max_retries=vg.max_retries, base_delay=vg.retry_base_delay),
+        circuit_policy=CircuitPolicy(vg.circuit_failure_threshold, vg.circuit_cooldown),
+    )
+
+
+@app.task(name="videogen.route")
+def route(scene_id: str) -> None:
+    pipeline().route(scene_id)
+
+
+@app.task(name="videogen.generate")
+def generate(backend: str, scene_id: str) -> None:
+    pipeline().generate(backend, scene_id)
+
+
+@app.task(name="videogen.health")
+def health() -> None:
+    pipeline().probe_all()
+
+
+@app.task(name="videogen.sweep")
+def sweep() -> None:
+    pipeline().sweep()

@@ -5,14 +5,24 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import trustme
 
-from tests.sandbox.drivers import DRIVERS, Driver
+from tests.sandbox.drivers import (
+    DRIVERS,
+    ComfyDriver,
+    Driver,
+    FalDriver,
+    LumaDriver,
+    RunwayDriver,
+)
 from videogen.sandbox import SANDBOX_NAMES, SandboxServer, start_sandboxes
 from videogen.sandbox.server import new_state
+
+D = TypeVar("D", bound=Driver)
 
 FAST = {"run_seconds": 0.15, "queue_seconds": 0.05}
 """Short vendor jobs: every test waits for a few of them."""
@@ -49,7 +59,9 @@ def driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) ->
 
 
 @pytest.fixture(params=[name for name in SANDBOX_NAMES if name != "svd"])
-def keyed_driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+def keyed_driver(
+    request: pytest.FixtureRequest, servers: dict[str, SandboxServer]
+) -> Iterator[Driver]:
     """Drivers of the vendors that check an API key."""
     made = DRIVERS[request.param](servers[request.param])
     try:
@@ -58,8 +70,8 @@ def keyed_driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServe
         made.close()
 
 
-def _driver(servers: dict[str, SandboxServer], name: str) -> Iterator[Driver]:
-    made = DRIVERS[name](servers[name])
+def _driver(servers: dict[str, SandboxServer], kind: type[D]) -> Iterator[D]:
+    made = kind(servers[kind.name])
     try:
         yield made
     finally:
@@ -67,26 +79,26 @@ def _driver(servers: dict[str, SandboxServer], name: str) -> Iterator[Driver]:
 
 
 @pytest.fixture
-def runway(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
-    yield from _driver(servers, "runway")
+def runway(servers: dict[str, SandboxServer]) -> Iterator[RunwayDriver]:
+    yield from _driver(servers, RunwayDriver)
 
 
 @pytest.fixture
-def luma(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
-    yield from _driver(servers, "luma")
+def luma(servers: dict[str, SandboxServer]) -> Iterator[LumaDriver]:
+    yield from _driver(servers, LumaDriver)
 
 
 @pytest.fixture
-def pika(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
-    yield from _driver(servers, "pika")
+def pika(servers: dict[str, SandboxServer]) -> Iterator[FalDriver]:
+    yield from _driver(servers, FalDriver)
 
 
 @pytest.fixture
-def svd(servers: dict[str, SandboxServer]) -> Iterator[Driver]:
-    yield from _driver(servers, "svd")
+def svd(servers: dict[str, SandboxServer]) -> Iterator[ComfyDriver]:
+    yield from _driver(servers, ComfyDriver)
 
 
-# -- fal over TLS ------------------------------------------------------------------------------------
+# -- fal over TLS ----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
     """A throwaway certificate authority; its certificate is written to a PEM file for clients."""

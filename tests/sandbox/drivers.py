@@ -1,7 +1,7 @@
 """Minimal raw-HTTP clients, one per vendor sandbox, so contract tests can run against all four.
 
-Each driver speaks its vendor's wire format directly with httpx (no videogen code, no SDK) and maps the
-vendor's words to one vocabulary: queued, running, succeeded, failed, cancelled.
+Each driver speaks its vendor's wire format directly with httpx (no videogen code, no SDK) and maps
+the vendor's words to one vocabulary: queued, running, succeeded, failed, cancelled.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def svd_graph(
     save: str = "SaveVideo",
     checkpoint: str = "svd_xt_1_1.safetensors",
 ) -> dict[str, Any]:
-    """An API-format SVD graph: image-to-video from an uploaded ``image``, or text-to-image-to-video."""
+    """An API-format SVD graph: image-to-video from an uploaded ``image``, or text-to-video."""
     graph: dict[str, Any] = {
         "1": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": checkpoint}},
         "3": {
@@ -47,7 +47,10 @@ def svd_graph(
                 "augmentation_level": 0.0,
             },
         },
-        "4": {"class_type": "VideoLinearCFGGuidance", "inputs": {"model": ["1", 0], "min_cfg": 1.0}},
+        "4": {
+            "class_type": "VideoLinearCFGGuidance",
+            "inputs": {"model": ["1", 0], "min_cfg": 1.0},
+        },
         "5": {
             "class_type": "KSampler",
             "inputs": {
@@ -236,7 +239,12 @@ class RunwayDriver(Driver):
 
 class LumaDriver(Driver):
     name = "luma"
-    _WORDS = {"queued": "queued", "dreaming": "running", "completed": "succeeded", "failed": "failed"}
+    _WORDS = {
+        "queued": "queued",
+        "dreaming": "running",
+        "completed": "succeeded",
+        "failed": "failed",
+    }
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
@@ -333,18 +341,25 @@ class ComfyDriver(Driver):
         return self.http.get(f"/history/{job_id}")
 
     def status(self, job_id: str) -> str:
-        entry = self.poll(job_id).json().get(job_id)
-        if entry is not None:
-            messages = [message[0] for message in entry["status"]["messages"]]
-            if entry["status"]["status_str"] == "success":
-                return "succeeded"
-            return "cancelled" if "execution_interrupted" in messages else "failed"
+        finished = self._finished_status(job_id)
+        if finished is not None:
+            return finished
         queue = self.http.get("/queue").json()
         if any(item[1] == job_id for item in queue["queue_running"]):
             return "running"
         if any(item[1] == job_id for item in queue["queue_pending"]):
             return "queued"
-        return "gone"
+        # It may have finished between the two calls; a deleted pending prompt is simply gone.
+        return self._finished_status(job_id) or "gone"
+
+    def _finished_status(self, job_id: str) -> str | None:
+        entry = self.poll(job_id).json().get(job_id)
+        if entry is None:
+            return None
+        if entry["status"]["status_str"] == "success":
+            return "succeeded"
+        messages = [message[0] for message in entry["status"]["messages"]]
+        return "cancelled" if "execution_interrupted" in messages else "failed"
 
     def video_url(self, job_id: str) -> str:
         outputs = self.poll(job_id).json()[job_id]["outputs"]

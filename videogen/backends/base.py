@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -143,14 +144,20 @@ class BaseVideoBackend(ABC):
             headers=self.download_headers(),
         )
 
-    def wait(self, job: VendorJob, *, deadline: float) -> JobStatus:
+    def wait(
+        self, job: VendorJob, *, deadline: float, heartbeat: Callable[[], None] | None = None
+    ) -> JobStatus:
         """Poll until the job ends; transient poll errors are waited out, up to a bound.
+
+        ``heartbeat`` runs before every poll (the pipeline renews the scene's slot there).
 
         Raises:
             GenerationFailedError: the deadline passed (the vendor job is cancelled first).
         """
         errors = 0
         while True:
+            if heartbeat is not None:
+                heartbeat()
             try:
                 status = self.poll(job)
                 errors = 0

@@ -1,11 +1,11 @@
-"""ComfyUI API-format graphs: the checks ComfyUI applies on ``POST /prompt``, and what the sandbox
-reads from one.
+"""ComfyUI API-format graphs: what ComfyUI checks on ``POST /prompt``, and what the sandbox reads.
 
 A graph is ``{node_id: {"class_type": ..., "inputs": {...}}}``; a linked input is ``[source_node_id,
 index]``. Validation answers in ComfyUI's own shapes (``execution.py`` ``validate_prompt``):
 ``invalid_prompt`` for an unknown or missing class type, ``prompt_no_outputs``, and
 ``prompt_outputs_failed_validation`` with per-node ``node_errors``. Only the inputs the sandbox is
-sure of are checked, so that a graph real ComfyUI accepts is not refused here."""
+sure of are checked, so that a graph real ComfyUI accepts is not refused here.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Every route also answers under ``/api``. No auth. Inputs are uploaded with ``POS
 workflow is queued with ``POST /prompt`` (validated like ComfyUI does, see
 :mod:`videogen.sandbox.comfy_graph`), progress is read from ``/queue`` and ``/history/{prompt_id}``
 (``{}`` until the prompt finished), and files are fetched from ``/view``. Like ComfyUI, it runs one
-prompt at a time by default; the others wait in ``queue_pending``."""
+prompt at a time by default; the others wait in ``queue_pending``.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
-"""Pika through fal's queue (vendor-apis.md section C): the sandbox stands in for
-``https://queue.fal.run``.
+"""Pika through fal's queue (vendor-apis.md section C), standing in for ``https://queue.fal.run``.
 
 Submit ``POST /fal-ai/pika/v2.2/{text-to-video|image-to-video}`` with ``Authorization: Key
 <id:secret>``; the answer carries ``status_url``, ``response_url`` and ``cancel_url``, which drop
 the endpoint's sub-path (``/fal-ai/pika/requests/{id}...``) and point at whatever origin the client
 used (so TLS works too). Status is HTTP 202 ``IN_QUEUE``/``IN_PROGRESS`` then 200 ``COMPLETED``;
 failures show up when the result is fetched (422 content policy, 500 runner error). Input errors are
-answered at submit as FastAPI-style 422s."""
+answered at submit as FastAPI-style 422s.
+"""
 
 from __future__ import annotations
 
@@ -286,7 +286,7 @@ def _request_routes(state: SandboxState) -> list[Route]:
 
 
 def create_app(state: SandboxState) -> Starlette:
-    """The fal queue sandbox; its base URL is the server root (it stands for ``https://queue.fal.run``)."""
+    """The fal queue sandbox; its base URL (for ``https://queue.fal.run``) is the server root."""
     routes = [
         *_request_routes(state),
         vendor_route(

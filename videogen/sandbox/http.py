@@ -1,5 +1,4 @@
-"""HTTP plumbing shared by every vendor sandbox: auth, faults, records, errors, files, control
-routes.
+"""HTTP plumbing shared by every vendor sandbox: auth, faults, records, errors, files, control.
 
 A vendor module describes itself with a :class:`Vendor` (auth scheme, error body shape, extra header
 checks) and writes short handlers that take a :class:`Call`. :func:`vendor_route` wraps each handler
@@ -9,7 +8,8 @@ so that every vendor request goes through the same steps, in the order a real AP
     -> body must be JSON -> the handler -> maybe a malformed answer -> record the request
 
 Control routes (``/__sandbox__/...``) bypass all of it: tests and the demo drive them without vendor
-keys."""
+keys.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ Create (``POST /generations/video``, or the legacy ``POST /generations``) answer
 Generation object; polling shows ``queued`` -> ``dreaming`` -> ``completed`` (``assets.video``) |
 ``failed`` (``failure_reason``). ``DELETE`` is the only way to stop one and removes it: later reads
 404. Errors are FastAPI-style ``{"detail": "..."}``. Keyframe images must be URLs: Luma's docs say
-hosted URLs are the only way to pass an image, so data URIs are refused."""
+hosted URLs are the only way to pass an image, so data URIs are refused.
+"""
 
 from __future__ import annotations
 

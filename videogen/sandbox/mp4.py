@@ -3,7 +3,8 @@
 The sandboxes hand out files that a client must download, validate (container, codec, duration) and
 store, so they have to be real videos, not placeholder bytes. Everything here is pure: same
 arguments, same bytes; the encoders are cached because every poll of a finished job may lead to a
-download."""
+download.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Runway API sandbox (vendor-apis.md section A): ``/v1/image_to_video``, ``/v1/text_to_video``,
-``/v1/tasks``.
+"""Runway API sandbox (vendor-apis.md section A): create, poll and delete tasks under ``/v1``.
 
 Speaks what the official ``runwayml`` SDK sends and parses: Bearer auth plus the required
 ``X-Runway-Version`` header, camelCase bodies, 200 ``{"id", "estimatedCost"}`` on create (the
 installed SDK 5.24 declares ``estimatedCost``; older docs show ``{"id"}`` alone), and tasks that go
 THROTTLED (over the concurrency limit) -> PENDING -> RUNNING (with ``progress``) -> SUCCEEDED |
-FAILED | CANCELLED."""
+FAILED | CANCELLED.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ waiting job starts at ``T``. :meth:`advance` replays these events lazily, in tim
 "now", so the peak counters are exact whatever the polling rate.
 
 Everything is guarded by one lock: uvicorn's event loop, test threads and the control endpoints all
-touch it."""
+touch it.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ FaultOn = Literal["create", "poll", "result", "cancel", "download", "health", "a
 # Strings longer than this that look like base64 or a data URI are cut in the records: an image
 # in a request body would otherwise bloat every records dump.
 _RECORD_STRING_LIMIT = 100
-_BASE64ISH = re.compile(r"^[A-Za-z0-9+/=\s_-]+$")
+_BASE64ISH = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 # Failure codes that mean "the vendor refused the content" rather than "the vendor broke".
 _POLICY_CODE = re.compile(r"SAFETY|MODERAT|POLICY|CONTENT", re.IGNORECASE)
 
@@ -167,6 +168,9 @@ class Job:
             "kind": self.kind,
             "prompt": self.prompt,
             "params": _sanitize(self.params),
+            "duration_s": self.duration_s,
+            "width": self.width,
+            "height": self.height,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -410,13 +414,12 @@ class SandboxState:
         with self._lock:
             if job.started_at is not None:
                 return 0
-            return sum(
-                1
-                for other in self._jobs.values()
-                if other.started_at is None
-                and other.finished_at is None
-                and other.created_at < job.created_at
-            )
+            position = 0
+            for other in self._jobs.values():  # insertion order is creation order
+                if other is job:
+                    break
+                position += other.started_at is None and other.finished_at is None
+            return position
 
     # -- files -------------------------------------------------------------------------------------
     def video_bytes(self, job: Job) -> bytes:

@@ -1,0 +1,446 @@
+"""The pipeline's steps: submit, route, generate, health beat, sweep.
+
+Celery tasks are thin shells around these (load by id, call a step, turn the decision into a
+Celery call through :class:`Dispatcher`). The steps read and write state only through
+:class:`~videogen.store.Store`, call vendors only through backends, and decide only through
+the pure policies in :mod:`videogen.router` and :mod:`videogen.policy`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .backends import create_backend
+from .backends.base import BaseVideoBackend
+from .capabilities import Capabilities
+from .config import Settings
+from .errors import Action, BackendError, CapabilityError, VideoGenError
+from .models import GenerationRequest, JobStatus, Scene, SceneState, VendorJob
+from .policy import CircuitPolicy, Next, RetryPolicy, after_error, is_open, on_failure, on_success
+from .router import BackendView, choose
+from .scenes import check_routable
+from .store import Store, new_token
+
+log = logging.getLogger("videogen")
+
+LEASE_TTL = 60.0
+"""Seconds a worker's slot lasts without renewal; renewed at every poll. A dead worker's slot
+comes back after this, and the sweeper resumes its scene."""
+LEASE_WAIT = 1.0
+"""Seconds before a generate task that found its backend full looks again."""
+MAX_DELIVERIES = 5
+"""Times a scene's generate task may start on one backend before the scene is failed (a task
+that keeps killing its worker must not loop forever)."""
+ROUTE_CLAIM_STALE = 30.0
+"""A route started this long ago without finishing means the router died mid-task."""
+HEALTH_TTL_FACTOR = 3
+"""Health records live this many beat intervals: one missed beat does not make a backend
+unknown."""
+
+
+class Dispatcher(Protocol):
+    """How steps enqueue the next step (Celery in production)."""
+
+    def route(self, scene_id: str, countdown: float = 0.0) -> None: ...
+
+    def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None: ...
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    store: Store
+    dispatch: Dispatcher
+    lease_ttl: float = LEASE_TTL
+    health_interval: float = 30.0
+    retry_policy: RetryPolicy = RetryPolicy()
+    circuit_policy: CircuitPolicy = CircuitPolicy()
+    clock: Callable[[], float] = time.time
+    _backends: dict[str, BaseVideoBackend] = field(default_factory=dict)
+
+    # -- backends --------------------------------------------------------------------------
+
+    def backend(self, name: str) -> BaseVideoBackend:
+        if name not in self._backends:
+            self._backends[name] = create_backend(name, self.settings.backend(name))
+        return self._backends[name]
+
+    def enabled(self) -> list[str]:
+        return self.settings.video_generation.enabled_backends()
+
+    def capabilities(self) -> dict[str, Capabilities]:
+        return {name: self.backend(name).get_capabilities() for name in self.enabled()}
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def submit(self, scenes: list[Scene]) -> str:
+        """Store a job and enqueue one route per scene; refuses the whole file first if any
+        scene cannot be taken by any enabled backend."""
+        check_routable(scenes, self.capabilities())
+        job_id = uuid.uuid4().hex[:12]
+        specs = [s.model_dump(mode="json", exclude_none=True) for s in scenes]
+        ids = self.store.create_job(job_id, specs)
+        for scene_id in ids:
+            self.dispatch.route(scene_id)
+        log.info("job %s submitted: %d scenes", job_id, len(ids))
+        return job_id
+
+    # -- route -----------------------------------------------------------------------------
+
+    def views(self) -> list[BackendView]:
+        """Every configured backend as the router sees it now."""
+        now = self.clock()
+        views = []
+        for name, cfg in self.settings.video_generation.backends.items():
+            enabled = cfg.enabled
+            views.append(
+                BackendView(
+                    name=name,
+                    priority=cfg.priority,
+                    enabled=enabled,
+                    healthy=enabled and self.is_healthy(name),
+                    circuit_open=is_open(self.store.circuit(name), now, self.circuit_policy),
+                    capacity=cfg.max_concurrent_tasks,
+                    in_flight=self.store.in_flight(name) if enabled else 0,
+                    queued=self.store.queued(name) if enabled else 0,
+                    caps=self.backend(name).get_capabilities(),
+                )
+            )
+        return views
+
+    def is_healthy(self, name: str) -> bool:
+        """The fresh health record's verdict; with none yet, probe now rather than wait."""
+        record = self.store.health(name)
+        if record is None:
+            record = self.probe(name)
+        return bool(record["healthy"])
+
+    def route(self, scene_id: str) -> str | None:
+        """Pick a backend for a pending scene and enqueue its generate task there."""
+        scene = self.store.scene(scene_id)
+        if scene is None or scene["state"] != SceneState.PENDING:
+            return None  # a duplicate message: routing already happened
+        self.store.update_scene(scene_id, claimed_at=self.clock())
+        tried = frozenset(scene["tried"])
+        decision = choose(
+            Scene.model_validate(scene["spec"]),
+            self.views(),
+            tried=tried,
+            strategy=self.settings.video_generation.effective_strategy,
+            turn=self.store.next_turn(),
+        )
+        if decision.backend is None:
+            self._fail(
+                scene_id, SceneState.PENDING, self._no_backend_reason(scene, decision.excluded)
+            )
+            return None
+        self._send_to(
+            scene_id, decision.backend, decision.reason, [*scene["tried"], decision.backend]
+        )
+        return decision.backend
+
+    def _no_backend_reason(self, scene: dict[str, Any], excluded: dict[str, str]) -> str:
+        last = scene.get("error")
+        why = "; ".join(f"{name}: {reason}" for name, reason in excluded.items())
+        return f"{last} (no other backend: {why})" if last else f"no backend can take it: {why}"
+
+    def _send_to(self, scene_id: str, backend: str, reason: str, tried: list[str]) -> None:
+        moved = self.store.transition(
+            scene_id,
+            [SceneState.PENDING],
+            SceneState.ROUTED,
+            backend=backend,
+            route_reason=reason,
+            tried=tried,
+            retries=0,
+            deliveries=0,
+        )
+        if moved:
+            self.store.mark_queued(backend, scene_id)
+            self.dispatch.generate(backend, scene_id)
+            log.info("scene %s routed to %s: %s", scene_id, backend, reason)
+
+    # -- generate --------------------------------------------------------------------------
+
+    def generate(self, backend_name: str, scene_id: str) -> None:
+        """Run one scene on its backend: hold a slot for the whole vendor job."""
+        scene = self.store.scene(scene_id)
+        if not self._still_mine(scene, backend_name):
+            return
+        cap = self.settings.backend(backend_name).max_concurrent_tasks
+        token = new_token()
+        if not self.store.acquire_lease(backend_name, scene_id, token, self.lease_ttl, cap):
+            self.dispatch.generate(backend_name, scene_id, countdown=LEASE_WAIT)
+            return
+        try:
+            self._generate_holding(backend_name, scene_id, token)
+        finally:
+            self.store.release_lease(backend_name, scene_id, token)
+
+    def _still_mine(self, scene: dict[str, Any] | None, backend: str) -> bool:
+        if scene is None or scene.get("backend") != backend:
+            return False
+        return scene["state"] in (SceneState.ROUTED, SceneState.RUNNING)
+
+    def _generate_holding(self, backend_name: str, scene_id: str, token: str) -> None:
+        deliveries = self.store.bump(scene_id, "deliveries")
+        if deliveries > MAX_DELIVERIES:
+            message = f"{backend_name}: the task was started {MAX_DELIVERIES} times without ending"
+            self._handle_error(backend_name, scene_id, _Crashloop(backend_name, message))
+            return
+        started = self.store.transition(
+            scene_id,
+            [SceneState.ROUTED, SceneState.RUNNING],
+            SceneState.RUNNING,
+            started_at=self.clock(),
+        )
+        self.store.unmark_queued(backend_name, scene_id)
+        if not started:
+            return
+        try:
+            self._run(backend_name, scene_id, token)
+        except (BackendError, CapabilityError) as error:
+            self._handle_error(backend_name, scene_id, _as_backend_error(backend_name, error))
+        except _LeaseLost:
+            log.warning("scene %s: slot on %s taken over; leaving it", scene_id, backend_name)
+
+    def _run(self, backend_name: str, scene_id: str, token: str) -> None:
+        scene = self.store.scene(scene_id) or {}
+        backend = self.backend(backend_name)
+        request = backend.prepare(Scene.model_validate(scene["spec"]))
+        job = self._vendor_job(backend, scene_id, scene, request)
+
+        def heartbeat() -> None:
+            if not self.store.renew_lease(backend_name, scene_id, token, self.lease_ttl):
+                raise _LeaseLost()
+
+        deadline = self.clock() + backend.settings.timeout
+        status = backend.wait(job, deadline=deadline, heartbeat=heartbeat)
+        heartbeat()
+        self._finish(backend, scene_id, scene, request, job, status)
+
+    def _vendor_job(
+        self,
+        backend: BaseVideoBackend,
+        scene_id: str,
+        scene: dict[str, Any],
+        request: GenerationRequest,
+    ) -> VendorJob:
+        """The scene's vendor job: resumed when one was already created, else submitted once."""
+        saved = scene.get("vendor_job")
+        if saved and saved.get("backend") == backend.name:
+            log.info("scene %s: resuming %s job %s", scene_id, backend.name, saved["job_id"])
+            return VendorJob.model_validate(saved)
+        job = backend.submit(request)
+        self.store.update_scene(
+            scene_id, vendor_job=job.model_dump(), request=request.model_dump(mode="json")
+        )
+        self.store.count(backend.name, submitted=1, cost_usd=request.estimated_cost_usd)
+        log.info("scene %s: %s job %s created", scene_id, backend.name, job.job_id)
+        return job
+
+    def _finish(
+        self,
+        backend: BaseVideoBackend,
+        scene_id: str,
+        scene: dict[str, Any],
+        request: GenerationRequest,
+        job: VendorJob,
+        status: JobStatus,
+    ) -> None:
+        dest = self.settings.outputs / scene["job_id"] / f"{scene_id}.mp4"
+        video = backend.finish(job, status, dest)
+        seconds = self.clock() - float(scene.get("started_at") or self.clock())
+        result = {
+            "video_path": str(dest),
+            "backend": backend.name,
+            "vendor_job_id": job.job_id,
+            "source_url": status.output_url,
+            "width": video.width,
+            "height": video.height,
+            "frames": video.frames,
+            "duration": video.duration,
+            "size_bytes": video.size_bytes,
+            **request.effective(),
+            "estimated_cost_usd": request.estimated_cost_usd,
+            "seconds": round(seconds, 3),
+        }
+        dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        if self.store.transition(
+            scene_id,
+            [SceneState.RUNNING],
+            SceneState.SUCCEEDED,
+            result=result,
+            finished_at=self.clock(),
+        ):
+            self.store.count(
+                backend.name, succeeded=1, latency_ms_sum=int(seconds * 1000), latency_count=1
+            )
+            self._circuit_success(backend.name)
+            log.info("scene %s succeeded on %s: %s", scene_id, backend.name, dest)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _handle_error(self, backend: str, scene_id: str, error: BackendError) -> None:
+        scene = self.store.scene(scene_id) or {}
+        self.store.add_attempt(
+            scene_id,
+            {
+                "backend": backend,
+                "error": str(error),
+                "kind": type(error).__name__,
+                "at": self.clock(),
+            },
+        )
+        self.store.count(backend, errors=1)
+        decision = after_error(
+            error.action,
+            str(error),
+            retries_here=int(scene.get("retries", 0)),
+            fallback_enabled=self.settings.video_generation.fallback_enabled,
+            retry_after=error.retry_after,
+            policy=self.retry_policy,
+        )
+        if decision.next is not Next.RETRY and error.action in (Action.FAILOVER, Action.RETRY_SAME):
+            self._circuit_failure(backend)
+        self._apply(backend, scene_id, decision.next, decision.reason, decision.delay, error)
+
+    def _apply(
+        self,
+        backend: str,
+        scene_id: str,
+        next_step: Next,
+        reason: str,
+        delay: float,
+        error: BackendError,
+    ) -> None:
+        if next_step is Next.RETRY:
+            moved = self.store.transition(
+                scene_id, [SceneState.RUNNING], SceneState.ROUTED, error=reason
+            )
+            if moved:
+                self.store.bump(scene_id, "retries")
+                self.store.count(backend, retries=1)
+                self.store.mark_queued(backend, scene_id)
+                self.dispatch.generate(backend, scene_id, countdown=delay)
+                log.info("scene %s: retry on %s in %.1f s: %s", scene_id, backend, delay, reason)
+        elif next_step is Next.REROUTE:
+            moved = self.store.transition(
+                scene_id,
+                [SceneState.RUNNING],
+                SceneState.PENDING,
+                error=reason,
+                vendor_job="",
+                claimed_at="",
+            )
+            if moved:
+                self.store.count(backend, failovers=1)
+                self.dispatch.route(scene_id)
+                log.info("scene %s: failing over from %s: %s", scene_id, backend, reason)
+        else:
+            self._fail(scene_id, SceneState.RUNNING, reason)
+            self.store.count(backend, failed=1)
+
+    def _fail(self, scene_id: str, current: SceneState, reason: str) -> None:
+        if self.store.transition(
+            scene_id, [current], SceneState.FAILED, error=reason, finished_at=self.clock()
+        ):
+            log.warning("scene %s failed: %s", scene_id, reason)
+
+    def _circuit_failure(self, backend: str) -> None:
+        circuit = on_failure(self.store.circuit(backend), self.clock(), self.circuit_policy)
+        self.store.set_circuit(backend, circuit)
+
+    def _circuit_success(self, backend: str) -> None:
+        if self.store.circuit(backend).failures:
+            self.store.set_circuit(backend, on_success(self.store.circuit(backend)))
+
+    # -- health and sweeping ---------------------------------------------------------------
+
+    def probe(self, name: str) -> dict[str, Any]:
+        """Probe one backend now and store the result with a TTL."""
+        report = self.backend(name).health_check().model_dump()
+        report["checked_at"] = self.clock()
+        self.store.set_health(name, report, ttl=self.health_interval * HEALTH_TTL_FACTOR)
+        if report["healthy"]:
+            self._circuit_success(name)
+        else:
+            self._circuit_failure(name)
+        return report
+
+    def probe_all(self) -> dict[str, dict[str, Any]]:
+        return {name: self.probe(name) for name in self.enabled()}
+
+    def sweep(self) -> dict[str, int]:
+        """Resume scenes whose worker died (their slot's lease expired), and re-route scenes
+        whose router died mid-task. Both steps are idempotent, so a duplicate is harmless."""
+        resumed = 0
+        for backend in self.settings.video_generation.backends:
+            for scene_id in self.store.reap_leases(backend):
+                scene = self.store.scene(scene_id)
+                if (
+                    scene
+                    and scene["state"] == SceneState.RUNNING
+                    and scene.get("backend") == backend
+                ):
+                    self.dispatch.generate(backend, scene_id)
+                    resumed += 1
+                    log.warning("scene %s: worker on %s lost; resuming", scene_id, backend)
+        rerouted = 0
+        now = self.clock()
+        for scene in self.store.scenes_in([SceneState.PENDING]):
+            claimed = scene.get("claimed_at")
+            if claimed and now - claimed > ROUTE_CLAIM_STALE:
+                self.store.update_scene(scene["id"], claimed_at=now)
+                self.dispatch.route(scene["id"])
+                rerouted += 1
+        return {"resumed": resumed, "rerouted": rerouted}
+
+
+class _LeaseLost(Exception):
+    """Another worker took over this scene's slot (ours had expired)."""
+
+
+class _Crashloop(BackendError):
+    pass
+
+
+def _as_backend_error(backend: str, error: VideoGenError) -> BackendError:
+    if isinstance(error, BackendError):
+        return error
+    # A capability error at generate time (config changed since routing): try elsewhere.
+    return _Unfit(backend, str(error))
+
+
+class _Unfit(BackendError):
+    pass
+
+
+def result_summary(scene: dict[str, Any]) -> dict[str, Any]:
+    """One scene's outcome in the original design's result shape."""
+    result = scene.get("result") or {}
+    spec = scene.get("spec") or {}
+    return {
+        "index": scene["index"],
+        "scene_id": scene["id"] if "id" in scene else None,
+        "task_id": scene.get("id"),
+        "success": scene["state"] == SceneState.SUCCEEDED,
+        "state": scene["state"],
+        "video_path": result.get("video_path"),
+        "backend_used": scene.get("backend"),
+        "error": scene.get("error") if scene["state"] != SceneState.SUCCEEDED else None,
+        "effective_duration": (result.get("effective") or {}).get("duration"),
+        "effective_resolution": (result.get("effective") or {}).get("resolution"),
+        "requested_duration": spec.get("duration"),
+        "route_reason": scene.get("route_reason"),
+    }

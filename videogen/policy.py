@@ -1,0 +1,113 @@
+"""What happens after an error, and when a backend's circuit opens (pure functions).
+
+Errors are classified once (each :class:`BackendError` carries an :class:`Action`); this module
+turns that action plus the scene's history into a decision, bounded and with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from .errors import Action
+from .retry import backoff_delay
+
+
+class Next(StrEnum):
+    RETRY = "retry"
+    """Same backend, after ``delay`` seconds."""
+    REROUTE = "reroute"
+    """Back to the router, excluding every backend tried so far."""
+    FAIL = "fail"
+    """Terminal: the scene failed, with ``reason``."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    next: Next
+    reason: str
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    """Transient errors retried on the same backend before it counts as a backend failure."""
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+
+
+def after_error(
+    action: Action,
+    message: str,
+    *,
+    retries_here: int,
+    fallback_enabled: bool,
+    retry_after: float | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+    jitter: float = 0.5,
+) -> Decision:
+    """The decision after an error of kind ``action`` on the scene's current backend.
+
+    Args:
+        retries_here: transient retries already made on this backend for this scene.
+    """
+    if action is Action.RETRY_SAME and retries_here < policy.max_retries:
+        delay = backoff_delay(
+            retries_here + 1,
+            retry_after=retry_after,
+            base=policy.base_delay,
+            cap=policy.max_delay,
+            jitter=lambda: jitter,
+        )
+        return Decision(Next.RETRY, message, delay)
+    if action is Action.FAIL_SCENE:
+        return Decision(Next.FAIL, message)
+    if action is Action.RESOLVE:
+        return Decision(
+            Next.FAIL,
+            f"{message}; not resubmitted, so the scene is never paid for twice "
+            "(check the vendor's dashboard)",
+        )
+    if action is Action.RETRY_SAME:
+        message = f"{message} (after {retries_here} retries)"
+    if fallback_enabled:
+        return Decision(Next.REROUTE, message)
+    return Decision(Next.FAIL, message)
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class Circuit:
+    state: CircuitState = CircuitState.CLOSED
+    failures: int = 0
+    opened_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class CircuitPolicy:
+    threshold: int = 3
+    """Consecutive backend failures (jobs or probes) that open the circuit."""
+    cooldown: float = 30.0
+    """Seconds an open circuit stays open before one trial is let through."""
+
+
+def on_failure(circuit: Circuit, now: float, policy: CircuitPolicy = CircuitPolicy()) -> Circuit:
+    failures = circuit.failures + 1
+    if circuit.state is CircuitState.HALF_OPEN or failures >= policy.threshold:
+        return Circuit(CircuitState.OPEN, failures, now)
+    return replace(circuit, failures=failures)
+
+
+def on_success(circuit: Circuit) -> Circuit:
+    return Circuit()
+
+
+def is_open(circuit: Circuit, now: float, policy: CircuitPolicy = CircuitPolicy()) -> bool:
+    """True while the circuit blocks routing; after the cooldown it lets a trial through."""
+    return circuit.state is CircuitState.OPEN and now - circuit.opened_at < policy.cooldown

@@ -1,0 +1,44 @@
+"""The Celery edge on the producer side: the app factory and the :class:`Dispatcher`.
+
+Messages carry ids only (a scene id, a backend name): never a scene, never a key.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from .constants import BACKEND_QUEUE_PREFIX, ROUTER_QUEUE
+
+
+def backend_queue(name: str) -> str:
+    """The queue a backend's workers consume."""
+    return f"{BACKEND_QUEUE_PREFIX}{name}"
+
+
+def celery_app(redis_url: str) -> Celery:
+    """A Celery app with videogen's settings (``celeryconfig.py``) on ``redis_url``."""
+    app = Celery("videogen")
+    app.config_from_object("celeryconfig")
+    app.conf.broker_url = redis_url
+    app.conf.result_backend = redis_url
+    return app
+
+
+class CeleryDispatcher:
+    """Enqueues pipeline steps as Celery tasks on their queues."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def route(self, scene_id: str, countdown: float = 0.0) -> None:
+        self.app.send_task(
+            "videogen.route", args=[scene_id], queue=ROUTER_QUEUE, countdown=countdown or None
+        )
+
+    def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
+        self.app.send_task(
+            "videogen.generate",
+            args=[backend, scene_id],
+            queue=backend_queue(backend),
+            countdown=countdown or None,
+        )
