@@ -12,7 +12,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
-def png_bytes(width: int = 64, height: int = 36, rgb: tuple[int, int, int] = (200, 80, 40)) -> bytes:
+def png_bytes(
+    width: int = 64, height: int = 36, rgb: tuple[int, int, int] = (200, 80, 40)
+) -> bytes:
     """A real (tiny) PNG image."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
+from . import cli_pipeline as pipeline_commands
 from .backends import create_backend
 from .config import Settings, load_config
 from .errors import BackendError, CapabilityError, VideoGenError
 from .models import Scene
-from . import cli_pipeline as pipeline_commands
 from .sandbox.cli import sandbox_command
 
 

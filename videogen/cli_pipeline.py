@@ -22,7 +22,14 @@ from .errors import ConfigError, SceneValidationError, VideoGenError
 from .models import SceneState
 
 DEMO_SCENES = Path(__file__).resolve().parent.parent / "examples" / "scenes.json"
-_BAR = {"pending": 0.1, "routed": 0.25, "running": 0.6, "succeeded": 1.0, "failed": 1.0, "cancelled": 1.0}
+_BAR = {
+    "pending": 0.1,
+    "routed": 0.25,
+    "running": 0.6,
+    "succeeded": 1.0,
+    "failed": 1.0,
+    "cancelled": 1.0,
+}
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -56,7 +63,9 @@ def _dump(data: Any) -> None:
 @click.command()
 @click.argument("scene_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Wait for every scene, showing progress.")
-@click.option("--timeout", type=float, default=None, help="Give up waiting after this many seconds.")
+@click.option(
+    "--timeout", type=float, default=None, help="Give up waiting after this many seconds."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @click.pass_context
 def submit_command(
@@ -88,7 +97,9 @@ def submit_command(
         sys.exit(1)
 
 
-def _follow(generator: Any, job_id: str, timeout: float | None, quiet: bool) -> list[dict[str, Any]]:
+def _follow(
+    generator: Any, job_id: str, timeout: float | None, quiet: bool
+) -> list[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
     shown: dict[str, str] = {}
     while True:
@@ -200,8 +211,13 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
 
 @click.command()
 @click.argument("queue")
-@click.option("--replicas", type=int, default=1, show_default=True,
-              help="Worker hosts sharing this backend: each takes ceil(cap / replicas) threads.")
+@click.option(
+    "--replicas",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Worker hosts sharing this backend: each takes ceil(cap / replicas) threads.",
+)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.pass_context
 def worker_command(ctx: click.Context, queue: str, replicas: int, loglevel: str) -> None:
@@ -226,8 +242,17 @@ def worker_command(ctx: click.Context, queue: str, replicas: int, loglevel: str)
         threads = max(1, math.ceil(cap / max(1, replicas)))
         args = ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
     app.worker_main(
-        ["worker", *args, "-P", "threads", "-E", "--without-gossip", "--without-mingle",
-         "--loglevel", loglevel]
+        [
+            "worker",
+            *args,
+            "-P",
+            "threads",
+            "-E",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            loglevel,
+        ]
     )
 
 
@@ -248,7 +273,18 @@ def beat_command(ctx: click.Context, schedule: str) -> None:
         click.echo("another beat is running; standing by", err=True)
         time.sleep(10)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "beat", "-s", schedule, "--loglevel", "INFO"]
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "beat",
+            "-s",
+            schedule,
+            "--loglevel",
+            "INFO",
+        ]
     )
     _keep_lock(store, token, process)
     try:
@@ -280,10 +316,19 @@ def flower_command(address: str, port: int) -> None:
     auth = os.environ.get("VIDEOGEN_FLOWER_AUTH", "")
     if address not in ("127.0.0.1", "localhost", "::1") and ":" not in auth:
         raise click.ClickException(
-            f"refusing to serve Flower on {address} without auth: set VIDEOGEN_FLOWER_AUTH=user:password"
+            f"refusing to serve Flower on {address} without auth: "
+            "set VIDEOGEN_FLOWER_AUTH=user:password"
         )
-    args = [sys.executable, "-m", "celery", "-A", "workers.app", "flower",
-            f"--address={address}", f"--port={port}"]
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.app",
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
+    ]
     if auth:
         args.append(f"--basic-auth={auth}")
     os.execv(sys.executable, args)
@@ -295,8 +340,13 @@ def flower_command(address: str, port: int) -> None:
 @click.command()
 @click.option("--demo", is_flag=True, help="Submit the sample scenes, show the results, and stop.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
-@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("var"),
-              show_default=True, help="Where Redis data, logs and run files go.")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var"),
+    show_default=True,
+    help="Where Redis data, logs and run files go.",
+)
 @click.pass_context
 def up_command(ctx: click.Context, demo: bool, no_flower: bool, run_dir: Path) -> None:
     """Start the whole stack on this machine; Ctrl-C stops it cleanly.

@@ -152,7 +152,9 @@ class Stack:
     def _check_children(self) -> None:
         for child in self.children:
             if child.process.poll() is not None:
-                raise ConfigError(f"{child.name} exited ({child.process.returncode}); see {child.log}")
+                raise ConfigError(
+                    f"{child.name} exited ({child.process.returncode}); see {child.log}"
+                )
 
     def describe(self) -> list[str]:
         lines = [f"redis:    {self.redis_url}" + (" (embedded)" if self.embedded else "")]

@@ -50,7 +50,9 @@ def _assert_playable(path: Path, duration: float) -> None:
 @ALL
 def test_text_scene_makes_a_playable_file(backend_name, sandbox, make_backend, tmp_path):
     backend = make_backend()
-    result = backend.generate_video(Scene(prompt=f"a red fox {backend_name}", seed=7), tmp_path / "a.mp4")
+    result = backend.generate_video(
+        Scene(prompt=f"a red fox {backend_name}", seed=7), tmp_path / "a.mp4"
+    )
     assert result.video.path == tmp_path / "a.mp4"
     assert result.video.frames > 0 and result.video.duration > 0
     _assert_playable(result.video.path, result.request.duration)
@@ -149,7 +151,9 @@ def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_
 
 @ALL
 def test_429_on_create_carries_retry_after(backend_name, sandbox, make_backend):
-    sandbox.state.set_knobs(http_faults=[{"status": 429, "count": 1, "on": "create", "retry_after": 3}])
+    sandbox.state.set_knobs(
+        http_faults=[{"status": 429, "count": 1, "on": "create", "retry_after": 3}]
+    )
     backend = make_backend()
     request = backend.prepare(Scene(prompt="busy"))
     with pytest.raises(RateLimitedError) as caught:

@@ -107,7 +107,11 @@ class Stack:
 
     def start(self, workers: dict[str, int] | None = None, beat: bool = True) -> Stack:
         self.write_config()
-        enabled = [n for n, b in self.config["video_generation"]["backends"].items() if b.get("enabled", True)]
+        enabled = [
+            n
+            for n, b in self.config["video_generation"]["backends"].items()
+            if b.get("enabled", True)
+        ]
         counts = workers or {name: 1 for name in enabled}
         self.spawn("router", "worker", "router")
         for name, count in counts.items():
@@ -127,7 +131,9 @@ class Stack:
                 return
             for label, process in self.workers.items():
                 if process.poll() is not None:
-                    raise RuntimeError(f"{label} exited: {(self.root / f'{label}.log').read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"{label} exited: {(self.root / f'{label}.log').read_text()[-3000:]}"
+                    )
         raise RuntimeError(f"only {len(replies)} of {count} workers answered")
 
     def kill(self, label: str) -> None:

@@ -185,7 +185,9 @@ def test_delete_cancels_then_deletes(runway: RunwayDriver) -> None:
 def test_organization_reports_credits_and_usage(runway: RunwayDriver) -> None:
     runway.state.set_knobs(concurrency_limit=3)
     before = runway.health().json()
-    runway.watch(runway.submit())
+    task_id = runway.submit()
+    assert runway.health().json()["creditBalance"] == before["creditBalance"]  # not charged yet
+    runway.watch(task_id)
     after = runway.health().json()
     assert before["creditBalance"] - after["creditBalance"] == 60  # gen4.5: 12 credits/s x 5 s
     assert after["tier"]["models"]["gen4.5"]["maxConcurrentGenerations"] == 3

@@ -69,7 +69,8 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
 _SVD_DEFAULTS = {"width": 1024, "height": 576, "video_frames": 25, "fps": 6}
 
 
-def _error(kind: str, message: str, details: str = "") -> dict[str, Any]:
+def error(kind: str, message: str, details: str = "") -> dict[str, Any]:
+    """ComfyUI's ``error`` member: ``{"type", "message", "details", "extra_info"}``."""
     return {"type": kind, "message": message, "details": details, "extra_info": {}}
 
 
@@ -95,7 +96,7 @@ def validate(graph: Any, has_input: Callable[[str], bool]) -> dict[str, Any] | N
         return {"error": structural, "node_errors": {}}
     outputs = output_ids(graph)
     if not outputs:
-        return {"error": _error("prompt_no_outputs", "Prompt has no outputs"), "node_errors": {}}
+        return {"error": error("prompt_no_outputs", "Prompt has no outputs"), "node_errors": {}}
     node_errors = {}
     for node_id, node in graph.items():
         errors = _node_errors(node, graph, has_input)
@@ -110,22 +111,22 @@ def validate(graph: Any, has_input: Callable[[str], bool]) -> dict[str, Any] | N
     details = "\n".join(
         f"{e['message']}: {e['details']}" for n in node_errors.values() for e in n["errors"]
     )
-    error = _error("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
-    return {"error": error, "node_errors": node_errors}
+    failed = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", details)
+    return {"error": failed, "node_errors": node_errors}
 
 
 def _structure_error(graph: Any) -> dict[str, Any] | None:
     if not isinstance(graph, dict):
-        return _error("invalid_prompt", "Cannot execute because the prompt is not an object.")
+        return error("invalid_prompt", "Cannot execute because the prompt is not an object.")
     for node_id, node in graph.items():
         if not isinstance(node, dict) or "class_type" not in node:
             message = "Cannot execute because a node is missing the class_type property."
-            return _error("invalid_prompt", message, f"Node ID '#{node_id}'")
+            return error("invalid_prompt", message, f"Node ID '#{node_id}'")
         if node["class_type"] not in REQUIRED_INPUTS:
             message = f"Cannot execute because node {node['class_type']} does not exist."
-            return _error("invalid_prompt", message, f"Node ID '#{node_id}'")
+            return error("invalid_prompt", message, f"Node ID '#{node_id}'")
         if not isinstance(node.get("inputs", {}), dict):
-            return _error(
+            return error(
                 "invalid_prompt", "Cannot execute because node inputs are not an object.", node_id
             )
     return None

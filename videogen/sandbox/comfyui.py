@@ -64,9 +64,15 @@ _DEVICE = {
 }
 
 
+def _refusal(status: int, kind: str, message: str, details: str = "") -> Response:
+    """ComfyUI's error answer: ``{"error": {...}, "node_errors": {}}``."""
+    return json_error(
+        status, {"error": comfy_graph.error(kind, message, details), "node_errors": {}}
+    )
+
+
 def _error(status: int, message: str) -> Response:
-    body = {"error": {"type": "sandbox_error", "message": message, "details": "", "extra_info": {}}}
-    return json_error(status, {**body, "node_errors": {}})
+    return _refusal(status, "sandbox_error", message)
 
 
 VENDOR = Vendor(name="svd", error=_error)
@@ -137,7 +143,11 @@ def _output_file(info: comfy_graph.GraphInfo, counter: int) -> dict[str, str] | 
 def _job_spec(call: Call, graph: dict[str, Any], info: comfy_graph.GraphInfo) -> JobSpec:
     body = call.body
     number = call.state.next_number()
-    extra = {**(body.get("extra_data") or {}), "client_id": body.get("client_id")}
+    extra_data = body.get("extra_data")
+    extra = {
+        **(extra_data if isinstance(extra_data, dict) else {}),
+        "client_id": body.get("client_id"),
+    }
     vendor = {
         "number": number,
         "graph": graph,
@@ -150,8 +160,10 @@ def _job_spec(call: Call, graph: dict[str, Any], info: comfy_graph.GraphInfo) ->
         "checkpoint": info.checkpoint,
         "frames": info.frames,
         "fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+        "output_node": info.output_class,
     }
-    params.update(width=info.width, height=info.height, output_node=info.output_class)
     return JobSpec(
         "comfyui/prompt",
         info.prompt,
@@ -168,13 +180,8 @@ def _prompt_id_problem(call: Call) -> Response | None:
     if prompt_id is None:
         return None
     if not isinstance(prompt_id, str) or not _UUID.match(prompt_id):
-        body = {
-            "type": "invalid_prompt_id",
-            "message": "prompt_id must be a canonical lowercase UUID",
-        }
-        return json_error(
-            400, {"error": {**body, "details": str(prompt_id), "extra_info": {}}, "node_errors": {}}
-        )
+        message = "prompt_id must be a canonical lowercase UUID"
+        return _refusal(400, "invalid_prompt_id", message, str(prompt_id))
     if call.state.get_job(prompt_id, include_deleted=True) is not None:
         return json_error(409, {"error": "prompt_id already exists"})
     return None
@@ -182,12 +189,7 @@ def _prompt_id_problem(call: Call) -> Response | None:
 
 async def _post_prompt(call: Call) -> Response:
     if not isinstance(call.body, dict) or "prompt" not in call.body:
-        error = {
-            "type": "no_prompt",
-            "message": "No prompt provided",
-            "details": "No prompt provided",
-        }
-        return json_error(400, {"error": {**error, "extra_info": {}}, "node_errors": {}})
+        return _refusal(400, "no_prompt", "No prompt provided", "No prompt provided")
     refused = _prompt_id_problem(call)
     if refused is not None:
         return refused
@@ -228,29 +230,26 @@ async def _get_prompt(call: Call) -> Response:
     return JSONResponse({"exec_info": {"queue_remaining": len(running) + len(pending)}})
 
 
+def _failure_text(job: Job) -> str:
+    if job.failure_message:
+        return job.failure_message
+    return f"{job.failure_code}: generation failed" if job.failure_code else _DEFAULT_FAILURE
+
+
 def _end_message(call: Call, job: Job) -> list[Any]:
-    info: comfy_graph.GraphInfo = job.vendor["info"]
-    node_id = next(
-        (n for n, node in job.vendor["graph"].items() if node["class_type"] == "KSampler"),
-        info.output_id,
-    )
-    node_type = job.vendor["graph"][node_id]["class_type"] if node_id else None
-    base: dict[str, Any] = {"prompt_id": job.id, "node_id": node_id, "node_type": node_type}
-    base["executed"] = []
-    base["timestamp"] = _millis(call, job.finished_at or 0.0)
+    """The history's last status message: success, error (at the sampler) or interrupted."""
+    timestamp = _millis(call, job.finished_at or 0.0)
+    if job.end_phase is Phase.SUCCEEDED:
+        return ["execution_success", {"prompt_id": job.id, "timestamp": timestamp}]
+    graph = job.vendor["graph"]
+    node_id = next((n for n, node in graph.items() if node["class_type"] == "KSampler"), None)
+    where = {"node_id": node_id, "node_type": graph[node_id]["class_type"] if node_id else None}
+    base: dict[str, Any] = {"prompt_id": job.id, **where, "executed": [], "timestamp": timestamp}
     if job.end_phase is Phase.CANCELLED:
         return ["execution_interrupted", base]
-    if job.end_phase is Phase.FAILED:
-        message = job.failure_message or (
-            f"{job.failure_code}: generation failed" if job.failure_code else None
-        )
-        base.update(
-            exception_message=message or _DEFAULT_FAILURE,
-            exception_type="RuntimeError",
-            traceback=[],
-        )
-        return ["execution_error", {**base, "current_inputs": {}, "current_outputs": []}]
-    return ["execution_success", {"prompt_id": job.id, "timestamp": base["timestamp"]}]
+    error = {"exception_message": _failure_text(job), "exception_type": "RuntimeError"}
+    extra: dict[str, Any] = {"traceback": [], "current_inputs": {}, "current_outputs": []}
+    return ["execution_error", {**base, **error, **extra}]
 
 
 def _outputs(job: Job) -> dict[str, Any]:
@@ -259,29 +258,26 @@ def _outputs(job: Job) -> dict[str, Any]:
     if job.end_phase is not Phase.SUCCEEDED or file is None or info.output_id is None:
         return {}
     if info.output_class == "VHS_VideoCombine":
-        entry = {**file, "format": "video/h264-mp4", "frame_rate": info.fps}
-        return {
-            info.output_id: {
-                "gifs": [{**entry, "workflow": file["filename"].replace(".mp4", ".png")}]
-            }
-        }
+        workflow = file["filename"].replace(".mp4", ".png")
+        entry = {**file, "format": "video/h264-mp4", "frame_rate": info.fps, "workflow": workflow}
+        return {info.output_id: {"gifs": [entry]}}
     return {info.output_id: {"images": [file], "animated": [True]}}
 
 
 def _history_entry(call: Call, job: Job) -> dict[str, Any]:
-    started = [
-        "execution_start",
-        {"prompt_id": job.id, "timestamp": _millis(call, job.started_at or 0.0)},
-    ]
     succeeded = job.end_phase is Phase.SUCCEEDED
-    status: dict[str, Any] = {"status_str": "success" if succeeded else "error"}
-    status["completed"] = succeeded
-    status["messages"] = [started, _end_message(call, job)]
+    started = {"prompt_id": job.id, "timestamp": _millis(call, job.started_at or 0.0)}
+    status = {
+        "status_str": "success" if succeeded else "error",
+        "completed": succeeded,
+        "messages": [["execution_start", started], _end_message(call, job)],
+    }
+    outputs = _outputs(job)
     meta = {
         node: {"node_id": node, "display_node": node, "parent_node": None, "real_node_id": node}
-        for node in _outputs(job)
+        for node in outputs
     }
-    return {"prompt": _queue_item(job), "outputs": _outputs(job), "status": status, "meta": meta}
+    return {"prompt": _queue_item(job), "outputs": outputs, "status": status, "meta": meta}
 
 
 def _finished(state: SandboxState) -> list[Job]:

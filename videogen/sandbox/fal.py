@@ -143,26 +143,22 @@ def _urls(call: Call, request_id: str) -> dict[str, str]:
     return {"response_url": base, "status_url": base + "/status", "cancel_url": base + "/cancel"}
 
 
+def _log(call: Call, message: str, at: float) -> dict[str, Any]:
+    stamp = iso_timestamp(call.state, at)
+    return {"message": message, "level": "INFO", "source": "user", "timestamp": stamp}
+
+
 def _logs(call: Call, job: Job, now: float) -> list[dict[str, Any]]:
     started = (job.started_at or now) + job.queue_seconds
     percent = round(job.progress(now) * 100)
     return [
-        {
-            "message": f"Generating video ({job.kind})",
-            "level": "INFO",
-            "source": "user",
-            "timestamp": iso_timestamp(call.state, started),
-        },
-        {
-            "message": f"Progress: {percent}%",
-            "level": "INFO",
-            "source": "user",
-            "timestamp": iso_timestamp(call.state, now),
-        },
+        _log(call, f"Generating video ({job.kind})", started),
+        _log(call, f"Progress: {percent}%", now),
     ]
 
 
 def _status(call: Call, job: Job, now: float) -> tuple[dict[str, Any], int]:
+    """The status body and its HTTP code: 202 while queued or running, 200 once completed."""
     phase = job.phase(now)
     response_url = _urls(call, job.id)["response_url"]
     if phase in (Phase.WAITING, Phase.QUEUED):
@@ -172,14 +168,10 @@ def _status(call: Call, job: Job, now: float) -> tuple[dict[str, Any], int]:
     logs = _logs(call, job, now) if with_logs else None
     if phase is Phase.RUNNING:
         return {"status": "IN_PROGRESS", "logs": logs, "response_url": response_url}, 202
-    run_time = (job.finished_at or now) - (job.started_at or now)
-    body: dict[str, Any] = {
-        "status": "COMPLETED",
-        "logs": logs,
-        "metrics": {"inference_time": run_time},
-    }
-    body["response_url"] = response_url
+    metrics = {"inference_time": (job.finished_at or now) - (job.started_at or now)}
+    body = {"status": "COMPLETED", "logs": logs, "metrics": metrics, "response_url": response_url}
     if phase is not Phase.SUCCEEDED:
+        # Newer fal payloads name the failure on COMPLETED too (vendor-apis.md C.2).
         _, message, error_type = _failure(job)
         body.update(error=message, error_type=error_type)
     return body, 200

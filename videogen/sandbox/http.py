@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hmac
 import math
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from json import JSONDecodeError
 from typing import Any
 from urllib.parse import urlparse
@@ -80,7 +81,6 @@ class Call:
     """The parsed JSON body, or ``None``."""
     record_body: Any = None
     """What the records keep of the body; handlers of non-JSON bodies set a summary here."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> str:
@@ -157,8 +157,8 @@ async def _read_json(request: Request) -> tuple[Any, bool]:
 def _auth_ok(vendor: Vendor, state: SandboxState, request: Request) -> bool | None:
     if vendor.auth_scheme is None:
         return None
-    expected = f"{vendor.auth_scheme} {state.api_key}"
-    return request.headers.get("authorization", "") == expected
+    expected = f"{vendor.auth_scheme} {state.api_key}".encode()
+    return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
 
 
 async def _answer(
@@ -186,13 +186,13 @@ def _refusal(
         return refused
     fault = state.take_fault(op)
     if fault is not None:
-        return fault_response(vendor, fault)
+        return _fault_response(vendor, fault)
     if not json_ok:
         return vendor.error(400, "Request body is not valid JSON.")
     return None
 
 
-def fault_response(vendor: Vendor, fault: HttpFault) -> Response:
+def _fault_response(vendor: Vendor, fault: HttpFault) -> Response:
     """The vendor's error for an injected fault, with ``Retry-After`` in whole seconds if set."""
     response = vendor.error(
         fault.status, _STATUS_MESSAGES.get(fault.status, "Injected sandbox fault.")

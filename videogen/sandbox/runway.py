@@ -241,8 +241,10 @@ async def _delete_task(call: Call) -> Response:
 
 
 async def _organization(call: Call) -> Response:
-    jobs = call.state.jobs()
-    spent = sum(int(job.vendor["credits"]) for job in jobs if job.end_phase is Phase.SUCCEEDED)
+    with call.state.locked() as now:
+        jobs = call.state.jobs(now)
+        done = [job for job in jobs if job.phase(now) is Phase.SUCCEEDED]
+    spent = sum(int(job.vendor["credits"]) for job in done)
     limit = call.state.knobs.concurrency_limit
     models = sorted(set(IMAGE_TO_VIDEO) | set(TEXT_TO_VIDEO))
     tier_models = {

@@ -20,6 +20,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ FaultOn = Literal["create", "poll", "result", "cancel", "download", "health", "a
 # Strings longer than this that look like base64 or a data URI are cut in the records: an image
 # in a request body would otherwise bloat every records dump.
 _RECORD_STRING_LIMIT = 100
+# Enough for any test; keeps a demo sandbox that runs for days from growing without bound.
+_MAX_RECORDED_REQUESTS = 100_000
 _BASE64ISH = re.compile(r"^[A-Za-z0-9+/=_-]+$")
 # Failure codes that mean "the vendor refused the content" rather than "the vendor broke".
 _POLICY_CODE = re.compile(r"SAFETY|MODERAT|POLICY|CONTENT", re.IGNORECASE)
@@ -139,6 +142,7 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     end_phase: Phase = Phase.SUCCEEDED
+    """How the job ended; meaningful only once ``finished_at`` is set (use :meth:`phase`)."""
     cancelled: bool = False
     deleted: bool = False
     vendor: dict[str, Any] = field(default_factory=dict)
@@ -238,7 +242,7 @@ class SandboxState:
         with self._lock:
             self.knobs = self._default_knobs.model_copy(deep=True)
             self._jobs: dict[str, Job] = {}
-            self._requests: list[dict[str, Any]] = []
+            self._requests: deque[dict[str, Any]] = deque(maxlen=_MAX_RECORDED_REQUESTS)
             self._inputs: dict[str, bytes] = {}
             self._counter = 0
             self._peak_active = 0
