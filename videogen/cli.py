@@ -7,6 +7,7 @@ Every command reads its config from ``--config PATH``, else ``$VIDEOGEN_CONFIG``
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from . import cli_pipeline as pipeline_commands
 from .backends import create_backend
 from .config import Settings, load_config
 from .errors import BackendError, CapabilityError, VideoGenError
+from .logs import setup_logging
 from .models import Scene
 from .sandbox.cli import sandbox_command
 
@@ -35,6 +37,8 @@ from .sandbox.cli import sandbox_command
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """Generate video scene by scene across many AI video backends."""
+    if ctx.invoked_subcommand not in ("worker", "beat", "flower"):  # Celery sets those up
+        setup_logging(os.environ.get("VIDEOGEN_LOG_LEVEL", "WARNING"))
     ctx.obj = {"config_path": config_path}
 
 
@@ -176,6 +180,7 @@ cli.add_command(pipeline_commands.worker_command, "worker")
 cli.add_command(pipeline_commands.beat_command, "beat")
 cli.add_command(pipeline_commands.flower_command, "flower")
 cli.add_command(pipeline_commands.up_command, "up")
+cli.add_command(pipeline_commands.metrics_command, "metrics")
 
 
 def main() -> None:

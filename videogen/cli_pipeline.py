@@ -219,14 +219,19 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
     help="Worker hosts sharing this backend: each takes ceil(cap / replicas) threads.",
 )
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--log-json", is_flag=True, help="One JSON object per log line.")
 @click.pass_context
-def worker_command(ctx: click.Context, queue: str, replicas: int, loglevel: str) -> None:
+def worker_command(
+    ctx: click.Context, queue: str, replicas: int, loglevel: str, log_json: bool
+) -> None:
     """Run a Celery worker: QUEUE is `router` or a backend name (svd, runway, pika, luma).
 
     A backend worker consumes `backend.<name>` with a thread pool sized from the backend's
     max_concurrent_tasks; the global cap is enforced by leases in Redis whatever the count.
     """
     settings = _settings(ctx)
+    if log_json:
+        os.environ["VIDEOGEN_LOG_JSON"] = "1"
     if not settings.source.startswith("<"):
         os.environ["VIDEOGEN_CONFIG"] = settings.source  # workers.app reads it at import
     from workers.app import app
@@ -332,6 +337,28 @@ def flower_command(address: str, port: int) -> None:
     if auth:
         args.append(f"--basic-auth={auth}")
     os.execv(sys.executable, args)
+
+
+@click.command()
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=9108, show_default=True)
+@click.pass_context
+def metrics_command(ctx: click.Context, address: str, port: int) -> None:
+    """Serve Prometheus metrics (in-flight, capacity, queued, health, circuit, successes,
+    failures, retries, failovers, latency histogram, cost per backend) from the shared Redis."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .api import redis_url_for
+    from .metrics import PipelineCollector
+    from .store import Store
+
+    settings = _settings(ctx)
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(settings, Store.from_url(redis_url_for(settings))))
+    start_http_server(port, addr=address, registry=registry)
+    click.echo(f"metrics on http://{address}:{port}/metrics")
+    while True:
+        time.sleep(3600)
 
 
 # -- up ---------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from .constants import (
     DEFAULT_CONFIG_PATH,
     HTTP_TIMEOUT_SECONDS,
     MAX_VIDEO_BYTES,
+    SANDBOX_HOST_ENV,
+    SANDBOX_PORT_BASE,
 )
 from .errors import ConfigError
 
@@ -289,7 +291,47 @@ def _backend_settings(name: str, cfg: Any, env: Mapping[str, str]) -> BackendSet
     except ValidationError as error:
         raise ConfigError(f"video_generation.backends.{name}: {_explain(error)}") from None
     key, why = resolve_key(name, file_key, cls.key_env, env)
-    return settings.model_copy(update={"api_key": key, "key_source": why})
+    settings = settings.model_copy(update={"api_key": key, "key_source": why})
+    url = env.get(f"VIDEOGEN_{name.upper()}_BASE_URL", "").strip()
+    if url:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"VIDEOGEN_{name.upper()}_BASE_URL must start with http(s)://")
+        settings = settings.model_copy(update={"base_url": url.rstrip("/")})
+    if env.get(SANDBOX_HOST_ENV) and _wants_sandbox(name, settings, cls.requires_key, env):
+        settings = _on_sandbox_host(name, settings, env)
+    return settings
+
+
+def _wants_sandbox(
+    name: str, settings: BackendSettings, requires_key: bool, env: Mapping[str, str]
+) -> bool:
+    """Keyless backends (and SVD without its own URL) go to the sandbox host when one is set."""
+    if requires_key:
+        return not settings.has_key
+    return not env.get(f"VIDEOGEN_{name.upper()}_BASE_URL")
+
+
+def _on_sandbox_host(
+    name: str, settings: BackendSettings, env: Mapping[str, str]
+) -> BackendSettings:
+    """Point a backend at ``$VIDEOGEN_SANDBOX_HOST`` (``videogen sandbox --port-base N``:
+    the i-th sandbox listens on N + i), with the key that sandbox expects."""
+    from urllib.parse import urlsplit
+
+    from .backends import backend_class
+    from .sandbox.server import DEFAULT_KEYS, SANDBOX_NAMES
+
+    host = env[SANDBOX_HOST_ENV]
+    port = int(env.get("VIDEOGEN_SANDBOX_PORT_BASE", SANDBOX_PORT_BASE)) + SANDBOX_NAMES.index(name)
+    path = urlsplit(backend_class(name).default_base_url).path
+    key = DEFAULT_KEYS.get(name)
+    return settings.model_copy(
+        update={
+            "base_url": f"http://{host}:{port}{path}",
+            "api_key": SecretStr(key) if key else None,
+            "key_source": f"sandbox at {host}:{port}",
+        }
+    )
 
 
 def resolve_key(

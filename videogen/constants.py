@@ -37,3 +37,6 @@ BACKEND_QUEUE_PREFIX = "backend."
 """Each backend's own queue is ``backend.<name>``, consumed only by that backend's workers."""
 EMBEDDED_REDIS_PORT = 6399
 """Not 6379, so an embedded Redis never collides with a system one."""
+SANDBOX_HOST_ENV = "VIDEOGEN_SANDBOX_HOST"
+"""When set (docker compose does), backends without a key talk to the sandboxes there."""
+SANDBOX_PORT_BASE = 9100

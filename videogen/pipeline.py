@@ -92,6 +92,7 @@ class Pipeline:
         ids = self.store.create_job(job_id, specs)
         for scene_id in ids:
             self.dispatch.route(scene_id)
+            log.info("scene %s submitted", scene_id)
         log.info("job %s submitted: %d scenes", job_id, len(ids))
         return job_id
 
@@ -224,8 +225,14 @@ class Pipeline:
             if not self.store.renew_lease(backend_name, scene_id, token, self.lease_ttl):
                 raise _LeaseLost()
 
+        def on_change(status: JobStatus) -> None:
+            log.info(
+                "scene %s: %s job %s is %s (%s)",
+                scene_id, backend_name, job.job_id, status.state.value, status.vendor_state,
+            )  # fmt: skip
+
         deadline = self.clock() + backend.settings.timeout
-        status = backend.wait(job, deadline=deadline, heartbeat=heartbeat)
+        status = backend.wait(job, deadline=deadline, heartbeat=heartbeat, on_change=on_change)
         heartbeat()
         self._finish(backend, scene_id, scene, request, job, status)
 
@@ -286,6 +293,7 @@ class Pipeline:
             self.store.count(
                 backend.name, succeeded=1, latency_ms_sum=int(seconds * 1000), latency_count=1
             )
+            self.store.observe_latency(backend.name, seconds)
             self._circuit_success(backend.name)
             log.info("scene %s succeeded on %s: %s", scene_id, backend.name, dest)
 

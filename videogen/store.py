@@ -25,6 +25,9 @@ from .models import SceneState
 from .policy import Circuit, CircuitState
 
 PREFIX = "vg:"
+LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+"""Seconds from a scene's start on a backend to its stored file: sandbox jobs land in the
+first buckets, real vendor jobs (30 s to minutes) in the middle ones."""
 
 _TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -255,6 +258,20 @@ class Store:
             else:
                 pipe.hincrbyfloat(f"{PREFIX}stats:{backend}", name, value)
         pipe.execute()
+
+    def observe_latency(self, backend: str, seconds: float) -> None:
+        """Count one generation's latency into the histogram's bucket (cumulated on read)."""
+        bucket = next((b for b in LATENCY_BUCKETS if seconds <= b), float("inf"))
+        self.r.hincrby(f"{PREFIX}latency:{backend}", repr(bucket), 1)
+
+    def latency_histogram(self, backend: str) -> list[tuple[str, int]]:
+        """``(upper bound, cumulative count)`` for every bucket, ``+Inf`` last."""
+        raw = {float(k): int(v) for k, v in self.r.hgetall(f"{PREFIX}latency:{backend}").items()}
+        total, rows = 0, []
+        for bound in (*LATENCY_BUCKETS, float("inf")):
+            total += raw.get(bound, 0)
+            rows.append(("+Inf" if bound == float("inf") else repr(bound), total))
+        return rows
 
     def stats(self, backend: str) -> dict[str, float]:
         return {k: float(v) for k, v in self.r.hgetall(f"{PREFIX}stats:{backend}").items()}

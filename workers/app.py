@@ -12,9 +12,11 @@ import os
 from functools import cache
 
 from celery import Celery
+from celery.signals import after_setup_logger
 
 from videogen.config import load_config
 from videogen.constants import DEFAULT_REDIS_URL, ROUTER_QUEUE
+from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.policy import CircuitPolicy, RetryPolicy
 from videogen.queue import CeleryDispatcher, celery_app
@@ -44,6 +46,14 @@ def create_app() -> Celery:
 
 
 app = create_app()
+
+
+@after_setup_logger.connect
+def _json_logs(logger: logging.Logger, **_: object) -> None:
+    """``VIDEOGEN_LOG_JSON=1``: every worker log line as one JSON object."""
+    if os.environ.get("VIDEOGEN_LOG_JSON", "") not in ("", "0", "false"):
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 @cache

@@ -145,16 +145,23 @@ class BaseVideoBackend(ABC):
         )
 
     def wait(
-        self, job: VendorJob, *, deadline: float, heartbeat: Callable[[], None] | None = None
+        self,
+        job: VendorJob,
+        *,
+        deadline: float,
+        heartbeat: Callable[[], None] | None = None,
+        on_change: Callable[[JobStatus], None] | None = None,
     ) -> JobStatus:
         """Poll until the job ends; transient poll errors are waited out, up to a bound.
 
-        ``heartbeat`` runs before every poll (the pipeline renews the scene's slot there).
+        ``heartbeat`` runs before every poll (the pipeline renews the scene's slot there);
+        ``on_change`` gets every status whose vendor state differs from the previous one.
 
         Raises:
             GenerationFailedError: the deadline passed (the vendor job is cancelled first).
         """
         errors = 0
+        last = ""
         while True:
             if heartbeat is not None:
                 heartbeat()
@@ -167,6 +174,9 @@ class BaseVideoBackend(ABC):
                     raise
                 self._pause(deadline, backoff_delay(errors, retry_after=error.retry_after))
                 continue
+            if on_change is not None and status.vendor_state != last:
+                on_change(status)
+            last = status.vendor_state
             if status.state.terminal:
                 return status
             self._pause(deadline, self.settings.poll_interval)

@@ -1,0 +1,92 @@
+"""docker-compose.yml and the Dockerfile agree with the config (Docker itself is not here)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from videogen.backends import backend_class
+from videogen.config import build_settings
+from videogen.queue import backend_queue
+from videogen.sandbox.server import SANDBOX_NAMES
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+CONFIG = json.loads((REPO / "config" / "config.json").read_text())
+ENABLED = [n for n, b in CONFIG["video_generation"]["backends"].items() if b.get("enabled", True)]
+
+
+def env_of(service: str) -> dict[str, str]:
+    """The service's environment as compose sets it when none of the ${VARS} is exported."""
+    raw = SERVICES[service].get("environment") or {}
+    return {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in raw.items()}
+
+
+def test_redis_is_durable_and_never_evicts():
+    redis = SERVICES["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--maxmemory-policy noeviction" in command
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+    assert redis["volumes"]
+
+
+def test_one_worker_service_per_enabled_backend_on_its_queue():
+    for name in ENABLED:
+        service = SERVICES[f"worker-{name}"]
+        assert service["command"] == ["videogen", "worker", name]
+        assert backend_queue(name) == f"backend.{name}"  # the queue `videogen worker` consumes
+        # concurrency comes from the config at start, never pinned in the compose file
+        assert not any(arg in ("-c", "--concurrency") for arg in service["command"])
+    workers = {s for s in SERVICES if s.startswith("worker-")}
+    assert workers == {f"worker-{n}" for n in ENABLED}
+    assert SERVICES["router"]["command"] == ["videogen", "worker", "router"]
+    assert SERVICES["beat"]["command"][:2] == ["videogen", "beat"]
+
+
+def test_each_service_gets_the_env_it_needs_and_no_more_keys():
+    for service in ("router", "beat", "flower", "metrics", *(f"worker-{n}" for n in ENABLED)):
+        env = env_of(service)
+        assert env["VIDEOGEN_REDIS_URL"].startswith("redis://redis:6379")
+        assert env["VIDEOGEN_CONFIG"] == "/app/config/config.json"
+    for name in ENABLED:
+        needs = set(backend_class(name).key_env)
+        has = {
+            k
+            for k in env_of(f"worker-{name}")
+            if k in ("RUNWAYML_API_SECRET", "LUMAAI_API_KEY", "FAL_KEY")
+        }
+        assert has == needs, name
+    router_keys = {k for k in env_of("router") if k.isupper() and not k.startswith("VIDEOGEN_")}
+    assert router_keys == {"RUNWAYML_API_SECRET", "LUMAAI_API_KEY", "FAL_KEY"}  # it probes all
+    assert "VIDEOGEN_FLOWER_AUTH" in env_of("flower")
+    assert SERVICES["flower"]["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_sandbox_profile_serves_every_keyless_backend():
+    sandbox = SERVICES["sandbox"]
+    assert sandbox["profiles"] == ["sandbox"]
+    base = int(sandbox["command"][sandbox["command"].index("--port-base") + 1])
+    env = env_of("worker-runway")
+    settings = build_settings(CONFIG, env=env)
+    for name in ENABLED:
+        backend = settings.backend(name)
+        port = base + SANDBOX_NAMES.index(name)
+        assert backend.base_url is not None and f"http://sandbox:{port}" in backend.base_url
+        assert backend.api_key is not None or not backend_class(name).requires_key
+    assert settings.backend("luma").base_url.endswith("/dream-machine/v1")
+
+
+def test_a_key_in_the_environment_wins_over_the_sandbox():
+    env = env_of("worker-runway") | {"RUNWAYML_API_SECRET": "key_" + "1" * 128}
+    runway = build_settings(CONFIG, env=env).backend("runway")
+    assert runway.base_url is None and runway.key_source == "env:RUNWAYML_API_SECRET"
+
+
+def test_dockerfile_installs_the_package():
+    text = (REPO / "Dockerfile").read_text()
+    assert "pip install" in text and "COPY videogen" in text and "COPY workers" in text
+    assert "celeryconfig.py" in text and "COPY config" in text

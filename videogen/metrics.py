@@ -1,0 +1,108 @@
+"""Prometheus metrics read from the shared Redis state at every scrape.
+
+Flower has no queue-length metric and forgets on restart; these numbers come from the same
+Redis every worker writes, so any number of workers report one truth. Served by
+``videogen metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from .config import Settings
+from .policy import CircuitPolicy, is_open
+from .store import Store
+
+_COUNTERS = {
+    "succeeded": "Scenes that finished with a stored, validated video",
+    "failed": "Scenes that failed on this backend (terminal)",
+    "retries": "Transient errors retried on this backend",
+    "failovers": "Scenes re-routed away from this backend",
+    "errors": "Errors of any kind on this backend",
+    "submitted": "Vendor jobs created",
+}
+
+
+class PipelineCollector(Collector):
+    """One scrape = a handful of Redis reads per backend."""
+
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        vg = settings.video_generation
+        self.circuit_policy = CircuitPolicy(vg.circuit_failure_threshold, vg.circuit_cooldown)
+
+    def collect(self) -> Iterator[Metric]:
+        names = list(self.settings.video_generation.backends)
+        yield from self._gauges(names)
+        yield from self._counters(names)
+        yield self._latency(names)
+
+    def _gauges(self, names: list[str]) -> Iterator[Metric]:
+        in_flight = GaugeMetricFamily(
+            "videogen_in_flight", "Vendor jobs running now", labels=["backend"]
+        )
+        capacity = GaugeMetricFamily(
+            "videogen_capacity", "max_concurrent_tasks of the backend", labels=["backend"]
+        )
+        queued = GaugeMetricFamily(
+            "videogen_queued", "Scenes routed here, not started", labels=["backend"]
+        )
+        healthy = GaugeMetricFamily(
+            "videogen_healthy",
+            "1 if the last health probe passed (0 if none is fresh)",
+            labels=["backend"],
+        )
+        circuit = GaugeMetricFamily(
+            "videogen_circuit_open", "1 while the circuit keeps work away", labels=["backend"]
+        )
+        for name in names:
+            cfg = self.settings.backend(name)
+            health = self.store.health(name)
+            in_flight.add_metric([name], self.store.in_flight(name))
+            capacity.add_metric([name], cfg.max_concurrent_tasks)
+            queued.add_metric([name], self.store.queued(name))
+            healthy.add_metric([name], 1.0 if health and health["healthy"] else 0.0)
+            opened = is_open(self.store.circuit(name), self.clock(), self.circuit_policy)
+            circuit.add_metric([name], 1.0 if opened else 0.0)
+        yield from (in_flight, capacity, queued, healthy, circuit)
+
+    def _counters(self, names: list[str]) -> Iterator[Metric]:
+        families = {
+            key: CounterMetricFamily(f"videogen_{key}", text, labels=["backend"])
+            for key, text in _COUNTERS.items()
+        }
+        cost = CounterMetricFamily(
+            "videogen_cost_usd", "Estimated vendor cost of created jobs", labels=["backend"]
+        )
+        for name in names:
+            stats = self.store.stats(name)
+            for key, family in families.items():
+                family.add_metric([name], stats.get(key, 0.0))
+            cost.add_metric([name], stats.get("cost_usd", 0.0))
+        yield from families.values()
+        yield cost
+
+    def _latency(self, names: list[str]) -> Metric:
+        family = HistogramMetricFamily(
+            "videogen_generation_seconds",
+            "Seconds from a scene's start on a backend to its stored file",
+            labels=["backend"],
+        )
+        for name in names:
+            buckets = self.store.latency_histogram(name)
+            total = self.store.stats(name).get("latency_ms_sum", 0.0) / 1000
+            family.add_metric([name], buckets, sum_value=total)
+        return family
