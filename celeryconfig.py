@@ -39,3 +39,13 @@ task_send_sent_event = True
 broker_connection_retry_on_startup = True
 task_ignore_result = True
 """Outcomes live on the scene records in Redis; Celery's result keys would only cost memory."""
+
+task_publish_retry_policy = {
+    "max_retries": 40,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2.0,
+}
+"""A step that enqueues the next one while Redis restarts keeps trying (~70 s), never drops it."""
+broker_connection_max_retries = None
+"""Workers reconnect to a restarted Redis by themselves, however long it takes."""

@@ -110,6 +110,9 @@ class VideoGenerationSettings(BaseModel):
     """Seconds between sweeps for scenes whose worker or router died."""
     lease_ttl: float = Field(default=60.0, gt=0)
     """Seconds a worker's slot lasts unrenewed; a dead worker's scene resumes after this."""
+    route_claim_timeout: float = Field(default=30.0, gt=0)
+    """A scene pending this long after a router took it (or with its message gone) is routed
+    again: the router died mid-task."""
     max_retries: int = Field(default=3, ge=0)
     """Transient errors retried on the same backend before failing over."""
     retry_base_delay: float = Field(default=1.0, ge=0)

@@ -20,9 +20,18 @@ from .backends import create_backend
 from .backends.base import BaseVideoBackend
 from .capabilities import Capabilities
 from .config import Settings
-from .errors import Action, BackendError, CapabilityError, VideoGenError
+from .constants import ROUTER_QUEUE
+from .errors import (
+    Action,
+    AmbiguousSubmitError,
+    BackendError,
+    CapabilityError,
+    RateLimitedError,
+    VideoGenError,
+)
 from .models import GenerationRequest, JobStatus, Scene, SceneState, VendorJob
 from .policy import CircuitPolicy, Next, RetryPolicy, after_error, is_open, on_failure, on_success
+from .queue import backend_queue
 from .router import BackendView, choose
 from .scenes import check_routable
 from .store import Store, new_token
@@ -61,6 +70,7 @@ class Pipeline:
     health_interval: float = 30.0
     retry_policy: RetryPolicy = RetryPolicy()
     circuit_policy: CircuitPolicy = CircuitPolicy()
+    route_claim_timeout: float = ROUTE_CLAIM_STALE
     clock: Callable[[], float] = time.time
     _backends: dict[str, BaseVideoBackend] = field(default_factory=dict)
 
@@ -142,7 +152,7 @@ class Pipeline:
         )
         if decision.backend is None:
             self._fail(
-                scene_id, SceneState.PENDING, self._no_backend_reason(scene, decision.excluded)
+                scene_id, [SceneState.PENDING], self._no_backend_reason(scene, decision.excluded)
             )
             return None
         self._send_to(
@@ -181,6 +191,7 @@ class Pipeline:
         cap = self.settings.backend(backend_name).max_concurrent_tasks
         token = new_token()
         if not self.store.acquire_lease(backend_name, scene_id, token, self.lease_ttl, cap):
+            self.store.update_scene(scene_id)  # still waiting, not lost: keep the sweeper off
             self.dispatch.generate(backend_name, scene_id, countdown=LEASE_WAIT)
             return
         try:
@@ -231,8 +242,13 @@ class Pipeline:
                 scene_id, backend_name, job.job_id, status.state.value, status.vendor_state,
             )  # fmt: skip
 
-        deadline = self.clock() + backend.settings.timeout
-        status = backend.wait(job, deadline=deadline, heartbeat=heartbeat, on_change=on_change)
+        try:
+            status = backend.wait(
+                job, timeout=backend.settings.timeout, heartbeat=heartbeat, on_change=on_change
+            )
+        except BackendError:
+            backend.cancel_quietly(job)  # we give up on it: nobody must pay for it to run on
+            raise
         heartbeat()
         self._finish(backend, scene_id, scene, request, job, status)
 
@@ -248,9 +264,23 @@ class Pipeline:
         if saved and saved.get("backend") == backend.name:
             log.info("scene %s: resuming %s job %s", scene_id, backend.name, saved["job_id"])
             return VendorJob.model_validate(saved)
-        job = backend.submit(request)
+        if scene.get("submitting") == backend.name:
+            # A worker died between sending the create request and storing its answer.
+            raise AmbiguousSubmitError(
+                backend.name, "a worker died while creating the vendor job: one may exist"
+            )
+        self.store.update_scene(scene_id, submitting=backend.name)
+        try:
+            job = backend.submit(request)
+        except BackendError as error:
+            if not isinstance(error, AmbiguousSubmitError):
+                self.store.update_scene(scene_id, submitting="")  # an answer: no job was made
+            raise
         self.store.update_scene(
-            scene_id, vendor_job=job.model_dump(), request=request.model_dump(mode="json")
+            scene_id,
+            vendor_job=job.model_dump(),
+            submitting="",
+            request=request.model_dump(mode="json"),
         )
         self.store.count(backend.name, submitted=1, cost_usd=request.estimated_cost_usd)
         log.info("scene %s: %s job %s created", scene_id, backend.name, job.job_id)
@@ -317,6 +347,7 @@ class Pipeline:
             retries_here=int(scene.get("retries", 0)),
             fallback_enabled=self.settings.video_generation.fallback_enabled,
             retry_after=error.retry_after,
+            rate_limited=isinstance(error, RateLimitedError),
             policy=self.retry_policy,
         )
         if decision.next is not Next.RETRY and error.action in (Action.FAILOVER, Action.RETRY_SAME):
@@ -332,9 +363,11 @@ class Pipeline:
         delay: float,
         error: BackendError,
     ) -> None:
+        live = [SceneState.ROUTED, SceneState.RUNNING]  # a crash-loop check fails before RUNNING
         if next_step is Next.RETRY:
+            # A retry is a new attempt: the crash-loop counter starts again.
             moved = self.store.transition(
-                scene_id, [SceneState.RUNNING], SceneState.ROUTED, error=reason
+                scene_id, live, SceneState.ROUTED, error=reason, deliveries=0
             )
             if moved:
                 self.store.bump(scene_id, "retries")
@@ -345,10 +378,11 @@ class Pipeline:
         elif next_step is Next.REROUTE:
             moved = self.store.transition(
                 scene_id,
-                [SceneState.RUNNING],
+                live,
                 SceneState.PENDING,
                 error=reason,
                 vendor_job="",
+                submitting="",
                 claimed_at="",
             )
             if moved:
@@ -356,12 +390,12 @@ class Pipeline:
                 self.dispatch.route(scene_id)
                 log.info("scene %s: failing over from %s: %s", scene_id, backend, reason)
         else:
-            self._fail(scene_id, SceneState.RUNNING, reason)
+            self._fail(scene_id, live, reason)
             self.store.count(backend, failed=1)
 
-    def _fail(self, scene_id: str, current: SceneState, reason: str) -> None:
+    def _fail(self, scene_id: str, current: list[SceneState], reason: str) -> None:
         if self.store.transition(
-            scene_id, [current], SceneState.FAILED, error=reason, finished_at=self.clock()
+            scene_id, current, SceneState.FAILED, error=reason, finished_at=self.clock()
         ):
             log.warning("scene %s failed: %s", scene_id, reason)
 
@@ -404,15 +438,36 @@ class Pipeline:
                     self.dispatch.generate(backend, scene_id)
                     resumed += 1
                     log.warning("scene %s: worker on %s lost; resuming", scene_id, backend)
-        rerouted = 0
+        lost = self._sweep_lost_messages()
+        return {"resumed": resumed, **lost}
+
+    def _sweep_lost_messages(self) -> dict[str, int]:
+        """Re-send steps whose message is gone: a router killed mid-task (its claim is stale),
+        or a message lost with a worker or a Redis restart (stale, and its queue is empty).
+        A duplicate is harmless: every step checks the scene's state first."""
         now = self.clock()
-        for scene in self.store.scenes_in([SceneState.PENDING]):
-            claimed = scene.get("claimed_at")
-            if claimed and now - claimed > ROUTE_CLAIM_STALE:
+        stale = self.route_claim_timeout
+        counts = {"rerouted": 0, "redispatched": 0}
+        router_idle = self.store.queue_length(ROUTER_QUEUE) == 0
+        for scene in self.store.scenes_in([SceneState.PENDING, SceneState.ROUTED]):
+            pending = scene["state"] == SceneState.PENDING
+            since = scene.get("claimed_at") if pending else None
+            age = now - float(since or scene["updated_at"])
+            if age <= stale:
+                continue
+            if pending and (scene.get("claimed_at") or router_idle):
                 self.store.update_scene(scene["id"], claimed_at=now)
                 self.dispatch.route(scene["id"])
-                rerouted += 1
-        return {"resumed": resumed, "rerouted": rerouted}
+                counts["rerouted"] += 1
+            elif not pending and self._generate_lost(scene):
+                self.store.update_scene(scene["id"])
+                self.dispatch.generate(scene["backend"], scene["id"])
+                counts["redispatched"] += 1
+        return counts
+
+    def _generate_lost(self, scene: dict[str, Any]) -> bool:
+        backend = scene.get("backend") or ""
+        return self.store.queue_length(backend_queue(backend)) == 0
 
 
 class _LeaseLost(Exception):

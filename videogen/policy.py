@@ -33,6 +33,9 @@ class Decision:
 class RetryPolicy:
     max_retries: int = 3
     """Transient errors retried on the same backend before it counts as a backend failure."""
+    max_rate_limited: int = 10
+    """429s waited out on the same backend: a vendor asking us to slow down is not failing,
+    and failing over every rate-limited scene would only move the storm elsewhere."""
     base_delay: float = 1.0
     max_delay: float = 60.0
 
@@ -44,6 +47,7 @@ def after_error(
     retries_here: int,
     fallback_enabled: bool,
     retry_after: float | None = None,
+    rate_limited: bool = False,
     policy: RetryPolicy = RetryPolicy(),
     jitter: float = 0.5,
 ) -> Decision:
@@ -51,8 +55,10 @@ def after_error(
 
     Args:
         retries_here: transient retries already made on this backend for this scene.
+        rate_limited: the error was a 429, which gets its own, larger budget.
     """
-    if action is Action.RETRY_SAME and retries_here < policy.max_retries:
+    budget = policy.max_rate_limited if rate_limited else policy.max_retries
+    if action is Action.RETRY_SAME and retries_here < budget:
         delay = backoff_delay(
             retries_here + 1,
             retry_after=retry_after,

@@ -19,12 +19,16 @@ from dataclasses import asdict
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from .errors import ConfigError
 from .models import SceneState
 from .policy import Circuit, CircuitState
 
 PREFIX = "vg:"
+REDIS_RETRIES = 40
+"""~70 s of reconnect attempts, capped at 2 s apart: longer than a Redis restart takes."""
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 """Seconds from a scene's start on a backend to its stored file: sandbox jobs land in the
 first buckets, real vendor jobs (30 s to minutes) in the middle ones."""
@@ -112,7 +116,18 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        return cls(redis.Redis.from_url(url, decode_responses=True))
+        """A store whose every command rides out a Redis restart (about a minute of retries):
+        the steps are idempotent, and giving up mid-step could lose a vendor job id."""
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_RETRIES)
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=retry,
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            socket_connect_timeout=2,
+            health_check_interval=10,
+        )
+        return cls(client)
 
     def ping(self) -> None:
         try:
@@ -223,6 +238,11 @@ class Store:
 
     def unmark_queued(self, backend: str, scene_id: str) -> None:
         self.r.zrem(f"{PREFIX}queued:{backend}", scene_id)
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting in a Celery queue (kombu keeps each queue as a Redis list; those
+        reserved by workers are not counted)."""
+        return int(self.r.llen(queue))
 
     def queued(self, backend: str) -> int:
         return int(self.r.zcard(f"{PREFIX}queued:{backend}"))

@@ -61,6 +61,8 @@ def pipeline() -> Pipeline:
     """One pipeline per worker process (its backends' HTTP clients are thread-safe)."""
     # Celery owns the worker's log handlers; videogen's records flow into them.
     logging.getLogger("videogen").setLevel(os.environ.get("VIDEOGEN_LOG_LEVEL", "INFO"))
+    for noisy in ("httpx", "httpcore"):  # request lines are noise; keys are never in them
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_config()
     vg = settings.video_generation
     return Pipeline(
@@ -68,6 +70,7 @@ def pipeline() -> Pipeline:
         store=Store.from_url(redis_url()),
         dispatch=CeleryDispatcher(app),
         lease_ttl=vg.lease_ttl,
+        route_claim_timeout=vg.route_claim_timeout,
         health_interval=vg.health_check_interval,
         retry_policy=RetryPolicy(max_retries=vg.max_retries, base_delay=vg.retry_base_delay),
         circuit_policy=CircuitPolicy(vg.circuit_failure_threshold, vg.circuit_cooldown),

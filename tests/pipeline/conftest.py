@@ -125,8 +125,12 @@ class Stack:
     def wait_ready(self, count: int, timeout: float = 60) -> None:
         app = celery_app(self.redis_url)
         deadline = time.monotonic() + timeout
+        replies: list = []
         while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=0.5) or []
+            try:
+                replies = app.control.ping(timeout=0.5) or []
+            except redis.ConnectionError:  # a pooled connection from before a Redis restart
+                continue
             if len(replies) >= count:
                 return
             for label, process in self.workers.items():

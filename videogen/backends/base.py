@@ -28,6 +28,7 @@ from ..errors import (
     GenerationFailedError,
     InvalidOutputError,
     JobCancelledError,
+    MalformedResponseError,
     TransientBackendError,
 )
 from ..media import download_video
@@ -148,18 +149,21 @@ class BaseVideoBackend(ABC):
         self,
         job: VendorJob,
         *,
-        deadline: float,
+        timeout: float,
         heartbeat: Callable[[], None] | None = None,
         on_change: Callable[[JobStatus], None] | None = None,
     ) -> JobStatus:
-        """Poll until the job ends; transient poll errors are waited out, up to a bound.
+        """Poll until the job ends or ``timeout`` seconds pass (timed on this backend's clock).
 
-        ``heartbeat`` runs before every poll (the pipeline renews the scene's slot there);
-        ``on_change`` gets every status whose vendor state differs from the previous one.
+        Transient and malformed poll answers are waited out, up to a bound: polling is safe
+        to repeat, and giving up would abandon a paid job. ``heartbeat`` runs before every
+        poll (the pipeline renews the scene's slot there); ``on_change`` gets every status
+        whose vendor state differs from the previous one.
 
         Raises:
-            GenerationFailedError: the deadline passed (the vendor job is cancelled first).
+            GenerationFailedError: ``timeout`` passed (the caller cancels the vendor job).
         """
+        deadline = self._clock() + timeout
         errors = 0
         last = ""
         while True:
@@ -168,7 +172,7 @@ class BaseVideoBackend(ABC):
             try:
                 status = self.poll(job)
                 errors = 0
-            except TransientBackendError as error:
+            except (TransientBackendError, MalformedResponseError) as error:
                 errors += 1
                 if errors > MAX_POLL_ERRORS:
                     raise
@@ -205,9 +209,9 @@ class BaseVideoBackend(ABC):
         request = self.prepare(scene)
         job = self.submit(request)
         try:
-            status = self.wait(job, deadline=started + self.settings.timeout)
-        except GenerationFailedError:
-            self._cancel_quietly(job)
+            status = self.wait(job, timeout=self.settings.timeout)
+        except BackendError:
+            self.cancel_quietly(job)  # never leave a paid job running that nobody will fetch
             raise
         video = self.finish(job, status, dest)
         return GenerationResult(
@@ -219,11 +223,12 @@ class BaseVideoBackend(ABC):
             seconds=round(self._clock() - started, 3),
         )
 
-    def _cancel_quietly(self, job: VendorJob) -> None:
+    def cancel_quietly(self, job: VendorJob) -> None:
+        """Cancel, best effort: the error that made us give up is the one worth reporting."""
         try:
             self.cancel(job)
         except BackendError:
-            pass  # best effort: the timeout is the error worth reporting
+            pass
 
     def get_task_status(self, job: VendorJob | str) -> JobStatus:
         """The normalised status of a vendor job (a handle, or a bare vendor job id)."""

@@ -1,0 +1,183 @@
+"""Scenario 1, overhead: what videogen adds to a vendor job that takes no time at all.
+
+Sandboxes finish every job at once (``run_seconds=0``, ``queue_seconds=0``) and are polled every
+10 ms. videogen runs its router worker plus one Runway worker (4 slots, so 4 threads); the
+baseline is a bare two-task Celery chain with the same pools (1 thread, then 4) on the same Redis.
+
+- latency: scenes one at a time, each submitted when the last is stored; submit to stored file
+  (the scene's ``finished_at``, set after the file and its metadata are written), minus the
+  vendor job's own time in the sandbox;
+- throughput: a batch submitted at once; scenes per second from submit to the last stored file.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from celery import Celery
+
+from videogen.queue import celery_app
+
+from . import baseline_app as base
+from .observe import jobs_by_prompt, vendor_jobs, vendor_seconds, wait_scene, wait_scenes
+from .profiles import Profile
+from .scenes import text_scenes
+from .stack import Services, Workers, make_config, only, running, start_videogen
+from .stats import median, percentile, ratio
+
+SLOTS = 4
+POLL = 0.01
+WARMUP = 5
+TIMEOUT = 300.0
+TARGET_P50_MS = 20.0
+TARGET_RATE_RATIO = 0.5
+
+
+def run(svc: Services, profile: Profile) -> dict[str, Any]:
+    runs = [_rep(svc, profile, rep) for rep in range(profile.reps)]
+    keys = [k for k in runs[0] if isinstance(runs[0][k], float)]
+    med = {key: median(r[key] for r in runs) for key in keys}
+    summary = {
+        **med,
+        "p50_ratio": ratio(med["videogen_p50_ms"], med["baseline_p50_ms"]),
+        "p99_ratio": ratio(med["videogen_p99_ms"], med["baseline_p99_ms"]),
+        "rate_ratio": ratio(med["videogen_scenes_per_s"], med["baseline_scenes_per_s"]),
+    }
+    targets = {
+        "p50_overhead_under_20ms": summary["videogen_p50_ms"] < TARGET_P50_MS,
+        "throughput_at_least_half_baseline": summary["rate_ratio"] >= TARGET_RATE_RATIO,
+    }
+    params = {
+        "batch": profile.overhead_batch,
+        "sequential": profile.overhead_sequential,
+        "slots": SLOTS,
+        "poll_interval_s": POLL,
+        "reps": profile.reps,
+    }
+    return {"params": params, "runs": runs, "summary": summary, "targets": targets}
+
+
+def _rep(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
+    svc.reset_sandboxes(run_seconds=0, queue_seconds=0, concurrency_limit=None)
+    videogen = _videogen(svc, profile, rep)
+    baseline = _baseline(svc, profile, rep)
+    return {**_prefixed("videogen", videogen), **_prefixed("baseline", baseline)}
+
+
+def _prefixed(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{key}": value for key, value in result.items()}
+
+
+# -- videogen ------------------------------------------------------------------------------
+
+
+def _videogen(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
+    label = f"overhead-{rep}-videogen"
+    out = svc.folder(label) / "output"
+
+    def change(vg: dict[str, Any]) -> None:
+        only("runway")(vg)
+        vg["backends"]["runway"]["max_concurrent_tasks"] = SLOTS
+
+    config = make_config(svc, out, POLL, 60, change)
+    with running(start_videogen(svc, label, config)) as stack:
+        generator = stack.generator()
+        _videogen_batch(generator, text_scenes(f"o{rep}w", WARMUP))
+        latencies = [
+            _videogen_one(svc, generator, f"o{rep}s{i}") for i in range(profile.overhead_sequential)
+        ]
+        rate = _videogen_batch(generator, text_scenes(f"o{rep}b", profile.overhead_batch))
+    return _summary(latencies, rate)
+
+
+def _videogen_one(svc: Services, generator: Any, tag: str) -> float:
+    """Seconds of overhead for one scene submitted alone."""
+    scene = text_scenes(tag, 1)[0]
+    started = time.time()
+    job_id = generator.submit([scene])
+    record = wait_scene(generator.store, f"{job_id}-000", TIMEOUT)
+    jobs = jobs_by_prompt(vendor_jobs(svc.sandboxes))[scene["prompt"]]
+    return float(record["finished_at"]) - started - sum(vendor_seconds(j) for j in jobs)
+
+
+def _videogen_batch(generator: Any, scenes: list[dict[str, Any]]) -> float:
+    """Scenes per second for a batch submitted at once."""
+    started = time.time()
+    job_id = generator.submit(scenes)
+    records = wait_scenes(generator.store, generator.store.job_scene_ids(job_id), TIMEOUT)
+    failed = [r["id"] for r in records if r["state"] != "succeeded"]
+    if failed:
+        raise RuntimeError(f"overhead: scenes failed: {failed[:5]}")
+    return len(records) / (max(float(r["finished_at"]) for r in records) - started)
+
+
+# -- baseline ------------------------------------------------------------------------------
+
+
+def _baseline(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
+    root = svc.folder(f"overhead-{rep}-baseline")
+    url = svc.fresh_url()
+    env = {"BENCH_REDIS_URL": url, "BENCH_OUTPUT_DIR": str(root)}
+    workers = Workers(root, url, env)
+    workers.spawn("hop", base.worker_argv(base.HOP_QUEUE, 1, "hop"))
+    workers.spawn("store", base.worker_argv(base.STORE_QUEUE, SLOTS, "store"))
+    with running(workers):
+        workers.wait_ready()
+        app = celery_app(url)
+        chain = _Chain(app)
+        chain.batch(WARMUP)
+        latencies = [chain.one() for _ in range(profile.overhead_sequential)]
+        rate = chain.batch(profile.overhead_batch)
+    return _summary(latencies, rate)
+
+
+class _Chain:
+    """Sends baseline chains and reads their finishing times."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.client = redis.Redis.from_url(app.conf.broker_url)
+        self.number = 0
+
+    def send(self) -> int:
+        self.number += 1
+        self.app.send_task("bench.hop", args=[self.number], queue=base.HOP_QUEUE)
+        return self.number
+
+    def done(self, number: int) -> float | None:
+        value = self.client.hget(base.DONE_KEY, str(number))
+        return float(value) if value is not None else None
+
+    def one(self) -> float:
+        started = time.time()
+        number = self.send()
+        deadline = time.monotonic() + TIMEOUT
+        while (finished := self.done(number)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("baseline chain did not finish")
+            time.sleep(0.002)
+        return finished - started
+
+    def batch(self, count: int) -> float:
+        started = time.time()
+        numbers = [self.send() for _ in range(count)]
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            finished = self.client.hmget(base.DONE_KEY, [str(n) for n in numbers])
+            if all(value is not None for value in finished):
+                return count / (max(float(v) for v in finished) - started)
+            if time.monotonic() > deadline:
+                raise TimeoutError("baseline batch did not finish")
+            time.sleep(0.05)
+
+
+def _summary(latencies: list[float], rate: float) -> dict[str, Any]:
+    millis = [s * 1000 for s in latencies]
+    return {
+        "p50_ms": percentile(millis, 50),
+        "p99_ms": percentile(millis, 99),
+        "scenes_per_s": rate,
+        "latencies_ms": millis,
+    }

@@ -1,0 +1,67 @@
+"""How big each scenario is: the full run, and the smoke run CI does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    reps: int
+    """Repetitions of every scenario (and of its baseline); medians are reported."""
+    overhead_batch: int
+    """Scenes submitted at once for throughput."""
+    overhead_sequential: int
+    """Scenes submitted one after another (each after the last finished) for latency."""
+    capacity_scenes: int
+    capacity_job_seconds: float
+    """A fast backend's job time; the slow one takes three times as long."""
+    failover_rate: float
+    """Scenes submitted per second (a steady stream keeps the router deciding)."""
+    failover_seconds: float
+    """How long the stream lasts."""
+    failover_outage_at: float
+    """Seconds into the stream when Runway goes down."""
+    failover_job_seconds: float
+    failover_wait: float
+    """Seconds to wait for the last scenes after the stream (stranded ones may take minutes)."""
+    memory_slots: tuple[int, ...]
+    scale_scenes: int
+    scale_finished: int
+    """Scenes of the smaller batch that runs to completion (memory per finished scene)."""
+
+
+FULL = Profile(
+    name="full",
+    reps=3,
+    overhead_batch=500,
+    overhead_sequential=100,
+    capacity_scenes=400,
+    capacity_job_seconds=0.6,
+    failover_rate=4.0,
+    failover_seconds=16.0,
+    failover_outage_at=5.0,
+    failover_job_seconds=1.0,
+    failover_wait=420.0,
+    memory_slots=(1, 8, 32),
+    scale_scenes=10_000,
+    scale_finished=500,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    reps=1,
+    overhead_batch=20,
+    overhead_sequential=5,
+    capacity_scenes=30,
+    capacity_job_seconds=0.2,
+    failover_rate=5.0,
+    failover_seconds=4.0,
+    failover_outage_at=1.5,
+    failover_job_seconds=0.3,
+    failover_wait=8.0,
+    memory_slots=(1, 4),
+    scale_scenes=200,
+    scale_finished=20,
+)

@@ -1,0 +1,89 @@
+"""The benchmark's smoke run (``python -m bench --smoke``): the real stack, tiny sizes.
+
+Figures are not asserted (CI machines are noisy); that the run completes and reports every
+scenario, with its baseline and targets, and draws every chart, is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip(
+    "matplotlib", reason="the bench extra is not installed: pip install -e .[bench]"
+)
+pytest.importorskip("psutil", reason="the bench extra is not installed: pip install -e .[bench]")
+
+REPO = Path(__file__).resolve().parents[1]
+SUMMARY_KEYS = {
+    "overhead": {
+        "videogen_p50_ms",
+        "videogen_p99_ms",
+        "videogen_scenes_per_s",
+        "baseline_p50_ms",
+        "baseline_scenes_per_s",
+        "p50_ratio",
+        "rate_ratio",
+    },
+    "capacity": {
+        "ideal_s",
+        "videogen_makespan_s",
+        "videogen_vs_ideal",
+        "round_robin_makespan_s",
+        "static_priority_makespan_s",
+        "videogen_vs_round_robin",
+        "videogen_vs_static_priority",
+    },
+    "failover": {
+        "stop_routing_after_first_failure_s",
+        "circuit_open_after_first_failure_s",
+        "in_flight_at_outage",
+        "in_flight_done_elsewhere_after_outage_s",
+        "duplicate_vendor_jobs",
+        "same_backend_duplicates",
+    },
+    "memory": {
+        "videogen_rss_mb",
+        "baseline_rss_mb",
+        "videogen_mb_per_slot",
+        "baseline_mb_per_slot",
+        "per_slot_ratio",
+    },
+    "scale": {
+        "submit_scenes_per_s",
+        "baseline_messages_per_s",
+        "submit_rate_ratio",
+        "bytes_per_pending_scene",
+        "bytes_per_finished_scene",
+        "route_first_decile_ms",
+        "route_last_decile_ms",
+        "route_last_over_first_decile",
+        "route_in_process_ratio",
+    },
+}
+
+
+@pytest.mark.timeout(600)
+def test_smoke_run_writes_every_scenario_and_chart(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    [results_file] = tmp_path.glob("*.json")
+    results = json.loads(results_file.read_text())
+    assert results["meta"]["profile"] == "smoke"
+    for scenario, keys in SUMMARY_KEYS.items():
+        section = results[scenario]
+        assert {"params", "runs", "summary", "targets"} <= section.keys(), scenario
+        assert keys <= section["summary"].keys(), (scenario, keys - section["summary"].keys())
+        assert section["targets"] and section["runs"], scenario
+        chart = tmp_path / f"{results_file.stem}-{scenario}.png"
+        assert chart.read_bytes().startswith(b"\x89PNG"), chart
