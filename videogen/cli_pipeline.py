@@ -241,9 +241,12 @@ def worker_command(
         args = ["-Q", ROUTER_QUEUE, "-c", "1", "-n", f"router-{os.getpid()}@%h"]
     else:
         try:
-            cap = settings.backend(queue).max_concurrent_tasks
+            backend = settings.backend(queue)
         except ConfigError as error:
             raise click.ClickException(f"{error}; or use `router`") from None
+        if queue in settings.missing_keys():
+            raise click.ClickException(f"{queue} has no API key: {backend.key_source}")
+        cap = backend.max_concurrent_tasks
         threads = max(1, math.ceil(cap / max(1, replicas)))
         args = ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
     app.worker_main(

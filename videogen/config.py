@@ -44,6 +44,15 @@ _PLACEHOLDER = re.compile(
 )
 
 
+DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
+    "svd": {"priority": 1, "max_concurrent_tasks": 2},
+    "runway": {"priority": 2, "max_concurrent_tasks": 3},
+    "pika": {"priority": 3, "max_concurrent_tasks": 2},
+    "luma": {"priority": 4, "max_concurrent_tasks": 2},
+}
+"""The original design's backends, used when a config names none (or there is no file)."""
+
+
 def is_placeholder(value: str) -> bool:
     """True for values that only stand in for a key (``your_runway_api_key``, ``<key>``, ``""``)."""
     return bool(_PLACEHOLDER.match(value.strip()))
@@ -264,10 +273,11 @@ def build_settings(
     env = os.environ if env is None else env
     data = dict(raw)
     section = dict(data.get("video_generation") or {})
-    backends_raw = section.pop("backends", None)
-    backends_raw = {} if backends_raw is None else backends_raw
+    backends_raw = section.pop("backends", DEFAULT_BACKENDS)
     if not isinstance(backends_raw, Mapping):
         raise ConfigError(f"{source}: video_generation.backends must be an object")
+    if not backends_raw:
+        raise ConfigError(f"{source}: video_generation.backends is empty: configure one or more")
     try:
         backends = {name: _backend_settings(name, cfg, env) for name, cfg in backends_raw.items()}
         data["video_generation"] = VideoGenerationSettings(**section, backends=backends)

@@ -22,7 +22,7 @@ import httpx
 from .constants import DOWNLOAD_CHUNK_BYTES, MAX_IMAGE_BYTES
 from .errors import InvalidOutputError, RejectedInputError, SceneValidationError
 from .models import VideoInfo
-from .transport import send, status_error, transport_error
+from .transport import credentials, send, status_error, transport_error
 
 _IMAGE_MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
@@ -197,7 +197,7 @@ def _stream_once(
                 return str(response.headers.get("location", "")) or None
             if response.status_code >= 400:
                 response.read()
-                raise status_error(backend, response)
+                raise status_error(backend, response, secrets=credentials(headers))
             _check_headers(backend, response, max_bytes)
             _copy(backend, response, out, max_bytes)
     except httpx.HTTPError as error:

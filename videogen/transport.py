@@ -68,8 +68,27 @@ def send(
     except httpx.HTTPError as error:
         raise transport_error(backend, error, creates_job=creates_job) from None
     if response.status_code >= 400:
-        raise status_error(backend, response)
+        raise status_error(backend, response, secrets=credentials(kwargs.get("headers")))
     return response
+
+
+_CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
+
+
+def credentials(headers: Any) -> tuple[str, ...]:
+    """The secret parts of our own request headers, to scrub from anything a vendor echoes."""
+    found = []
+    for name, value in dict(headers or {}).items():
+        if name.lower() in _CREDENTIAL_HEADERS and value:
+            found.append(str(value))
+            found.append(str(value).split(" ", 1)[-1])  # the token after "Bearer"/"Key"
+    return tuple(s for s in found if len(s) >= 8)
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def transport_error(backend: str, error: httpx.HTTPError, *, creates_job: bool) -> BackendError:
@@ -82,9 +101,16 @@ def transport_error(backend: str, error: httpx.HTTPError, *, creates_job: bool) 
     )
 
 
-def status_error(backend: str, response: httpx.Response) -> BackendError:
-    """The error for an HTTP status >= 400, with the vendor's text, code and Retry-After."""
+def status_error(
+    backend: str, response: httpx.Response, *, secrets: tuple[str, ...] = ()
+) -> BackendError:
+    """The error for an HTTP status >= 400, with the vendor's text, code and Retry-After.
+
+    A vendor that echoes our request back (some proxies do) would put our key in the text:
+    ``secrets`` are scrubbed from it.
+    """
     message, code = error_detail(response)
+    message = redact(message, secrets)
     retry_after = parse_retry_after(
         response.headers.get("retry-after"), milliseconds=response.headers.get("retry-after-ms")
     )

@@ -135,3 +135,11 @@ def test_up_demo_runs_the_whole_stack(tmp_path, redis_server):
     assert (tmp_path / "var" / "redis" / "appendonly.aof").exists() or list(
         (tmp_path / "var" / "redis").glob("appendonlydir/*")
     )
+
+
+def test_worker_for_a_real_backend_without_a_key_is_refused_at_start():
+    out = videogen("worker", "runway")  # the sample config holds only a placeholder
+    assert out.returncode != 0
+    assert "runway has no API key" in out.stderr and "placeholder" in out.stderr
+    unknown = videogen("worker", "kling")
+    assert unknown.returncode != 0 and "unknown backend 'kling'" in unknown.stderr

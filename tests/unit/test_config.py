@@ -120,6 +120,8 @@ def test_base_url_overrides_the_vendor_host():
         (lambda d: d["video_generation"]["backends"]["svd"].update(colour="red"), "colour"),
         (lambda d: d["video_generation"].update(strategy="random"), "strategy"),
         (lambda d: d["video_generation"].update(backends=[]), "backends must be an object"),
+        (lambda d: d["video_generation"].update(backends={}), "backends is empty"),
+        (lambda d: d["video_generation"].update(backends=None), "backends must be an object"),
     ],
 )
 def test_bad_config_names_the_key(mutate, fragment):
@@ -160,3 +162,10 @@ def test_redis_url_from_the_environment_wins(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"redis_url": "redis://file:6379/0"}))
     assert load_config(path, env={}).redis_url == "redis://file:6379/0"
+
+
+def test_no_config_file_means_the_original_four_backends(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_config(env={})
+    assert settings.source == "<defaults>"
+    assert settings.video_generation.enabled_backends() == ["svd", "runway", "pika", "luma"]
