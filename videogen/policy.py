@@ -83,9 +83,11 @@ def after_error(
 
 
 class CircuitState(StrEnum):
+    """Open: work is kept away until the cooldown passes; then trials go through, and one
+    success closes it while one more failure opens it again."""
+
     CLOSED = "closed"
     OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class CircuitPolicy:
 
 def on_failure(circuit: Circuit, now: float, policy: CircuitPolicy = CircuitPolicy()) -> Circuit:
     failures = circuit.failures + 1
-    if circuit.state is CircuitState.HALF_OPEN or failures >= policy.threshold:
+    if failures >= policy.threshold:
         return Circuit(CircuitState.OPEN, failures, now)
     return replace(circuit, failures=failures)
 

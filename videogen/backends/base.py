@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -29,6 +30,7 @@ from ..errors import (
     InvalidOutputError,
     JobCancelledError,
     MalformedResponseError,
+    RejectedInputError,
     TransientBackendError,
 )
 from ..media import download_video
@@ -44,6 +46,17 @@ from ..models import (
 )
 from ..retry import backoff_delay
 from ..transport import Clock, Sleep, make_client
+
+
+@contextmanager
+def tolerate(*statuses: int) -> Iterator[None]:
+    """Let a refusal with one of ``statuses`` pass: cancelling what is already gone is fine."""
+    try:
+        yield
+    except RejectedInputError as error:
+        if error.status_code not in statuses:
+            raise
+
 
 MAX_POLL_ERRORS = 5
 """Consecutive failed polls tolerated while waiting; polling is safe to repeat, paying is not."""
@@ -106,13 +119,17 @@ class BaseVideoBackend(ABC):
     def probe(self) -> dict[str, Any]:
         """A cheap authenticated request that never starts a paid generation; returns facts."""
 
+    def failure_class(self, status: JobStatus) -> type[BackendError]:
+        """Which error a FAILED status stands for; adapters map their vendor's codes."""
+        return GenerationFailedError
+
     def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
-        """The error a FAILED or CANCELLED status stands for (adapters refine by vendor code)."""
-        text = status.failure_reason or status.vendor_state
+        """The error a FAILED or CANCELLED status stands for."""
         if status.state is JobState.CANCELLED:
-            return JobCancelledError(self.name, f"job {job.job_id} was cancelled")
-        return GenerationFailedError(
-            self.name, f"job {job.job_id} failed: {text}", vendor_code=status.failure_code
+            return JobCancelledError(self.name, f"job {job.job_id} was cancelled or deleted")
+        reason = status.failure_reason or "no reason given"
+        return self.failure_class(status)(
+            self.name, f"job {job.job_id} failed: {reason}", vendor_code=status.failure_code
         )
 
     def download_headers(self) -> dict[str, str]:

@@ -18,13 +18,12 @@ from ..errors import (
     BackendError,
     ContentPolicyError,
     GenerationFailedError,
-    JobCancelledError,
     MalformedResponseError,
     RejectedInputError,
 )
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
 from ..transport import field, json_object, send
-from .base import BaseVideoBackend
+from .base import BaseVideoBackend, tolerate
 
 MODELS = {
     # model: (durations offered, USD per million output pixels at 24 fps; vendor-apis.md §B.8)
@@ -165,21 +164,12 @@ class LumaBackend(BaseVideoBackend):
             raise
         return parse_generation(self.name, json_object(self.name, answer))
 
-    def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
-        if status.state is JobState.CANCELLED:
-            return JobCancelledError(self.name, f"generation {job.job_id} was deleted")
-        reason = status.failure_reason or "no reason given"
-        cls = failure_class(reason)
-        return cls(
-            self.name, f"generation {job.job_id} failed: {reason}", vendor_code=status.failure_code
-        )
+    def failure_class(self, status: JobStatus) -> type[BackendError]:
+        return failure_class(status.failure_reason)
 
     def cancel(self, job: VendorJob) -> None:
-        try:
+        with tolerate(404):  # Luma has no cancel; deleting is the only way to stop one
             self._call("DELETE", f"/generations/{job.job_id}")
-        except RejectedInputError as error:
-            if error.status_code != 404:
-                raise
 
     def probe(self) -> dict[str, Any]:
         body = json_object(self.name, self._call("GET", "/credits"))

@@ -20,14 +20,13 @@ from ..errors import (
     BackendError,
     ContentPolicyError,
     GenerationFailedError,
-    JobCancelledError,
     MalformedResponseError,
     RejectedInputError,
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import POLICY_CODES, field, json_object, send
-from .base import BaseVideoBackend
+from .base import BaseVideoBackend, tolerate
 
 ASPECT_SIZES = {
     "16:9": (16, 9),
@@ -189,29 +188,21 @@ class PikaBackend(BaseVideoBackend):
         )
 
     def _failed(self, vendor_state: str, status: int, code: str | None, reason: str) -> JobStatus:
+        cancelled = code == "client_cancelled"
         return JobStatus(
-            state=JobState.FAILED,
+            state=JobState.CANCELLED if cancelled else JobState.FAILED,
             vendor_state=vendor_state,
             http_status=status,
             failure_code=code,
             failure_reason=reason,
         )
 
-    def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
-        if status.failure_code == "client_cancelled":
-            return JobCancelledError(self.name, f"request {job.job_id} was cancelled")
-        cls = failure_class(status.http_status or 0, status.failure_code, None)
-        reason = status.failure_reason or "no reason given"
-        return cls(
-            self.name, f"request {job.job_id} failed: {reason}", vendor_code=status.failure_code
-        )
+    def failure_class(self, status: JobStatus) -> type[BackendError]:
+        return failure_class(status.http_status or 0, status.failure_code, None)
 
     def cancel(self, job: VendorJob) -> None:
-        try:
+        with tolerate(400, 404):  # already completed, or gone
             self._send("PUT", self._url(job, "cancel_url"))
-        except RejectedInputError as error:
-            if error.status_code not in (400, 404):  # already completed, or gone
-                raise
 
     def probe(self) -> dict[str, Any]:
         url = f"{self.base_url}/{app_path(self.settings.model)}/requests/{NO_SUCH_REQUEST}/status"

@@ -18,14 +18,13 @@ from ..errors import (
     BackendError,
     ContentPolicyError,
     GenerationFailedError,
-    JobCancelledError,
     MalformedResponseError,
     RejectedInputError,
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, json_object, send
-from .base import BaseVideoBackend
+from .base import BaseVideoBackend, tolerate
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
@@ -214,21 +213,12 @@ class RunwayBackend(BaseVideoBackend):
             raise
         return parse_task(self.name, json_object(self.name, answer))
 
-    def failure_error(self, job: VendorJob, status: JobStatus) -> BackendError:
-        if status.state is JobState.CANCELLED:
-            return JobCancelledError(self.name, f"task {job.job_id} was cancelled")
-        cls = failure_class(status.failure_code)
-        reason = status.failure_reason or "no reason given"
-        return cls(
-            self.name, f"task {job.job_id} failed: {reason}", vendor_code=status.failure_code
-        )
+    def failure_class(self, status: JobStatus) -> type[BackendError]:
+        return failure_class(status.failure_code)
 
     def cancel(self, job: VendorJob) -> None:
-        try:
+        with tolerate(404):  # already gone is what we wanted
             self._call("DELETE", f"/v1/tasks/{job.job_id}", accept="*/*")
-        except RejectedInputError as error:
-            if error.status_code != 404:  # already gone is what we wanted
-                raise
 
     def probe(self) -> dict[str, Any]:
         body = json_object(self.name, self._call("GET", "/v1/organization"))
