@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,7 +103,23 @@ def meta(profile: Profile) -> dict[str, Any]:
         "python": platform.python_version(),
         "celery": celery.__version__,
         "redis_py": redis.__version__,
+        "code": _code_version(),
     }
+
+
+def _code_version() -> str:
+    """The commit the run measured (``-dirty`` when the tree had changes)."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=RESULTS.parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or os.environ.get("BENCH_CODE_VERSION", "unknown")
 
 
 def write(results: dict[str, Any], out: Path, profile: Profile) -> Path:

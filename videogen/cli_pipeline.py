@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +22,9 @@ from .constants import ROUTER_QUEUE
 from .errors import ConfigError, SceneValidationError, VideoGenError
 from .models import SceneState
 
+BEAT_STOP_GRACE = 10.0
+"""Seconds celery beat gets to stop before it is killed (it ignores SIGTERM while it is
+retrying a lost Redis connection)."""
 DEMO_SCENES = Path(__file__).resolve().parent.parent / "examples" / "scenes.json"
 _BAR = {
     "pending": 0.1,
@@ -295,13 +299,18 @@ def beat_command(ctx: click.Context, schedule: str) -> None:
         ]
     )
     _keep_lock(store, token, process)
-    try:
-        sys.exit(process.wait())
-    except KeyboardInterrupt:
+
+    def stop(signum: int, frame: object) -> None:  # SIGTERM and Ctrl-C reach beat too
         process.terminate()
-        process.wait()
+        threading.Timer(BEAT_STOP_GRACE, process.kill).start()  # it may be stuck reconnecting
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        code = process.wait()
     finally:
         store.drop_lock("beat", token)
+    sys.exit(0 if code in (0, -signal.SIGTERM) else code)
 
 
 def _keep_lock(store: Any, token: str, process: subprocess.Popen[bytes]) -> None:

@@ -115,6 +115,8 @@ class VideoGenerationSettings(BaseModel):
     output_dir: str = "output"
     health_check_interval: float = Field(default=30.0, gt=0)
     """Seconds between health probes of every backend (celery beat)."""
+    health_check_crontab: str | None = Field(default=None, pattern=r"^\S+( \S+){4}$")
+    """Instead of the interval, a crontab (``"*/5 * * * *"``: minute hour day month weekday)."""
     sweep_interval: float = Field(default=10.0, gt=0)
     """Seconds between sweeps for scenes whose worker or router died."""
     lease_ttl: float = Field(default=60.0, gt=0)

@@ -12,10 +12,12 @@ import os
 from functools import cache
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import after_setup_logger
 
-from videogen.config import load_config
+from videogen.config import VideoGenerationSettings, load_config
 from videogen.constants import DEFAULT_REDIS_URL, ROUTER_QUEUE
+from videogen.errors import ConfigError
 from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.policy import CircuitPolicy, RetryPolicy
@@ -27,13 +29,24 @@ def redis_url() -> str:
     return os.environ.get("VIDEOGEN_REDIS_URL") or load_config().redis_url or DEFAULT_REDIS_URL
 
 
+def health_schedule(vg: VideoGenerationSettings) -> float | crontab:
+    """The health beat's schedule: the crontab when one is configured, else the interval."""
+    if not vg.health_check_crontab:
+        return vg.health_check_interval
+    minute, hour, day, month, weekday = vg.health_check_crontab.split()
+    try:
+        return crontab(minute, hour, weekday, day, month)
+    except ValueError as error:
+        raise ConfigError(f"health_check_crontab {vg.health_check_crontab!r}: {error}") from None
+
+
 def create_app() -> Celery:
     app = celery_app(redis_url())
     vg = load_config().video_generation
     app.conf.beat_schedule = {
         "health-probes": {
             "task": "videogen.health",
-            "schedule": vg.health_check_interval,
+            "schedule": health_schedule(vg),
             "options": {"queue": ROUTER_QUEUE, "expires": vg.health_check_interval},
         },
         "sweep": {

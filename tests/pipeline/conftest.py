@@ -4,6 +4,7 @@ queues (started with the same `videogen worker` command users run), sandboxes ov
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,6 +102,7 @@ class Stack:
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() reaches grandchildren
         )
         self.workers[label] = process
         return process
@@ -154,6 +156,8 @@ class Stack:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
         self.workers.clear()
 
     def generator(self) -> VideoGenerator:
