@@ -38,16 +38,11 @@ from .store import Store, new_token
 
 log = logging.getLogger("videogen")
 
-LEASE_TTL = 60.0
-"""Seconds a worker's slot lasts without renewal; renewed at every poll. A dead worker's slot
-comes back after this, and the sweeper resumes its scene."""
 LEASE_WAIT = 1.0
 """Seconds before a generate task that found its backend full looks again."""
 MAX_DELIVERIES = 5
 """Times a scene's generate task may start on one backend before the scene is failed (a task
 that keeps killing its worker must not loop forever)."""
-ROUTE_CLAIM_STALE = 30.0
-"""A route started this long ago without finishing means the router died mid-task."""
 HEALTH_TTL_FACTOR = 3
 """Health records live this many beat intervals: one missed beat does not make a backend
 unknown."""
@@ -66,13 +61,28 @@ class Pipeline:
     settings: Settings
     store: Store
     dispatch: Dispatcher
-    lease_ttl: float = LEASE_TTL
-    health_interval: float = 30.0
-    retry_policy: RetryPolicy = RetryPolicy()
-    circuit_policy: CircuitPolicy = CircuitPolicy()
-    route_claim_timeout: float = ROUTE_CLAIM_STALE
     clock: Callable[[], float] = time.time
     _backends: dict[str, BaseVideoBackend] = field(default_factory=dict)
+
+    # -- tuning, read from the config ------------------------------------------------------
+
+    @property
+    def lease_ttl(self) -> float:
+        return self.settings.video_generation.lease_ttl
+
+    @property
+    def route_claim_timeout(self) -> float:
+        return self.settings.video_generation.route_claim_timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        vg = self.settings.video_generation
+        return RetryPolicy(max_retries=vg.max_retries, base_delay=vg.retry_base_delay)
+
+    @property
+    def circuit_policy(self) -> CircuitPolicy:
+        vg = self.settings.video_generation
+        return CircuitPolicy(vg.circuit_failure_threshold, vg.circuit_cooldown)
 
     # -- backends --------------------------------------------------------------------------
 
@@ -413,7 +423,8 @@ class Pipeline:
         """Probe one backend now and store the result with a TTL."""
         report = self.backend(name).health_check().model_dump()
         report["checked_at"] = self.clock()
-        self.store.set_health(name, report, ttl=self.health_interval * HEALTH_TTL_FACTOR)
+        interval = self.settings.video_generation.health_check_interval
+        self.store.set_health(name, report, ttl=interval * HEALTH_TTL_FACTOR)
         if report["healthy"]:
             self._circuit_success(name)
         else:

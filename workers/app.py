@@ -20,7 +20,6 @@ from videogen.constants import DEFAULT_REDIS_URL, ROUTER_QUEUE
 from videogen.errors import ConfigError
 from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
-from videogen.policy import CircuitPolicy, RetryPolicy
 from videogen.queue import CeleryDispatcher, celery_app
 from videogen.store import Store
 
@@ -76,18 +75,7 @@ def pipeline() -> Pipeline:
     logging.getLogger("videogen").setLevel(os.environ.get("VIDEOGEN_LOG_LEVEL", "INFO"))
     for noisy in ("httpx", "httpcore"):  # request lines are noise; keys are never in them
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = load_config()
-    vg = settings.video_generation
-    return Pipeline(
-        settings=settings,
-        store=Store.from_url(redis_url()),
-        dispatch=CeleryDispatcher(app),
-        lease_ttl=vg.lease_ttl,
-        route_claim_timeout=vg.route_claim_timeout,
-        health_interval=vg.health_check_interval,
-        retry_policy=RetryPolicy(max_retries=vg.max_retries, base_delay=vg.retry_base_delay),
-        circuit_policy=CircuitPolicy(vg.circuit_failure_threshold, vg.circuit_cooldown),
-    )
+    return Pipeline(load_config(), Store.from_url(redis_url()), CeleryDispatcher(app))
 
 
 @app.task(name="videogen.route")
