@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from abc import ABC, abstractmethod
 from typing import Any
 
 import httpx
@@ -127,7 +128,7 @@ def _save_stage(save: str, fps: int) -> dict[str, Any]:
     }
 
 
-class Driver:
+class Driver(ABC):
     """One vendor's wire format, spoken with plain httpx."""
 
     name = ""
@@ -148,30 +149,30 @@ class Driver:
         self.http.close()
 
     # vendor specifics
-    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
-        raise NotImplementedError
+    @abstractmethod
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response: ...
 
-    def job_id(self, created: httpx.Response) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def job_id(self, created: httpx.Response) -> str: ...
 
-    def poll(self, job_id: str) -> httpx.Response:
-        raise NotImplementedError
+    @abstractmethod
+    def poll(self, job_id: str) -> httpx.Response: ...
 
-    def status(self, job_id: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def status(self, job_id: str) -> str: ...
 
-    def video_url(self, job_id: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def video_url(self, job_id: str) -> str: ...
 
-    def cancel(self, job_id: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def cancel(self, job_id: str) -> None: ...
 
-    def health(self) -> httpx.Response:
-        raise NotImplementedError
+    @abstractmethod
+    def health(self) -> httpx.Response: ...
 
     @staticmethod
-    def error_text(response: httpx.Response) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def error_text(response: httpx.Response) -> str: ...
 
     # shared
     def submit(self, prompt: str = "a red fox in the snow", **params: Any) -> str:
