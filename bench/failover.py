@@ -166,7 +166,7 @@ def _measure(
     to_down = [when for when, _, backend in routes if backend == DOWN]
     last_route = max(to_down, default=None)
     stranded = _stranded(jobs, outage)
-    result = {
+    result: dict[str, Any] = {
         "outage_to_first_503_s": _since(first_503, outage),
         "first_503_to_first_recorded_failure_s": _since(min(failed_at, default=None), first_503),
         "stop_routing_after_first_failure_s": max(0.0, _since(last_route, first_503) or 0.0),

@@ -167,7 +167,7 @@ class _Chain:
         while True:
             finished = self.client.hmget(base.DONE_KEY, [str(n) for n in numbers])
             if all(value is not None for value in finished):
-                return count / (max(float(v) for v in finished) - started)
+                return count / (max(float(v) for v in finished if v is not None) - started)
             if time.monotonic() > deadline:
                 raise TimeoutError("baseline batch did not finish")
             time.sleep(0.05)

@@ -163,7 +163,7 @@ def _decision_ms(scenes: list[dict[str, Any]]) -> list[float]:
 
 
 def _span(scenes: list[dict[str, Any]]) -> float:
-    return max(s["updated_at"] for s in scenes) - min(s["claimed_at"] for s in scenes)
+    return float(max(s["updated_at"] for s in scenes) - min(s["claimed_at"] for s in scenes))
 
 
 def _route_in_process(

@@ -112,7 +112,7 @@ def make_config(
     svc: Services, output_dir: Path, poll: float, timeout: float, changes: Callable[..., None]
 ) -> dict[str, Any]:
     """The project's sample config pointed at the sandboxes, then ``changes(vg)`` applied."""
-    raw = json.loads((REPO / "config" / "config.json").read_text())
+    raw: dict[str, Any] = json.loads((REPO / "config" / "config.json").read_text())
     vg = raw["video_generation"]
     vg["output_dir"] = str(output_dir)
     for name, entry in vg["backends"].items():

@@ -13,11 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip(
-    "matplotlib", reason="the bench extra is not installed: pip install -e .[bench]"
-)
-pytest.importorskip("psutil", reason="the bench extra is not installed: pip install -e .[bench]")
-
 REPO = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = {
     "overhead": {
