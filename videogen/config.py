@@ -124,7 +124,12 @@ class VideoGenerationSettings(BaseModel):
     route_claim_timeout: float = Field(default=30.0, gt=0)
     """A scene pending this long after a router took it (or with its message gone) is routed
     again: the router died mid-task."""
+    route_wait_limit: float = Field(default=600.0, ge=0)
+    """Seconds a scene waits for a capable backend that is down (unhealthy, circuit open)
+    before it fails; scenes no backend could ever take fail at once."""
     max_retries: int = Field(default=3, ge=0)
+    max_attempts: int = Field(default=10, ge=1)
+    """Failed tries a scene gets, across backends and retries, before it fails for good."""
     """Transient errors retried on the same backend before failing over."""
     retry_base_delay: float = Field(default=1.0, ge=0)
     circuit_failure_threshold: int = Field(default=3, ge=1)

@@ -42,6 +42,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+COMPACT_HASH_VALUE_BYTES = 1024
+"""Redis stores a hash compactly only while every value is under this (default 64 B)."""
+
+
 class EmbeddedRedis:
     """A ``redis-server`` child process on 127.0.0.1 with its data under ``data_dir``."""
 
@@ -64,6 +68,8 @@ class EmbeddedRedis:
             "--appendfsync", "everysec",
             "--save", "",
             "--maxmemory-policy", "noeviction",
+            # Scene records hold values of a few hundred bytes: keep them in compact listpacks.
+            "--hash-max-ziplist-value", str(COMPACT_HASH_VALUE_BYTES),
             "--protected-mode", "yes",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),

@@ -32,7 +32,7 @@ from .errors import (
 from .models import GenerationRequest, JobStatus, Scene, SceneState, VendorJob
 from .policy import CircuitPolicy, Next, RetryPolicy, after_error, is_open, on_failure, on_success
 from .queue import backend_queue
-from .router import BackendView, choose
+from .router import BackendView, RouteDecision, choose, only_for_now
 from .scenes import check_routable
 from .store import Store, new_token
 
@@ -43,6 +43,8 @@ LEASE_WAIT = 1.0
 MAX_DELIVERIES = 5
 """Times a scene's generate task may start on one backend before the scene is failed (a task
 that keeps killing its worker must not loop forever)."""
+ROUTE_RETRY = 2.0
+"""Seconds before a scene that found every capable backend down looks again."""
 HEALTH_TTL_FACTOR = 3
 """Health records live this many beat intervals: one missed beat does not make a backend
 unknown."""
@@ -152,6 +154,10 @@ class Pipeline:
         if scene is None or scene["state"] != SceneState.PENDING:
             return None  # a duplicate message: routing already happened
         self.store.update_scene(scene_id, claimed_at=self.clock())
+        if scene["failures"] >= self.settings.video_generation.max_attempts:
+            last = scene.get("error") or "no reason recorded"
+            self._fail(scene_id, [SceneState.PENDING], f"{last} (after {scene['failures']} tries)")
+            return None
         tried = frozenset(scene["tried"])
         decision = choose(
             Scene.model_validate(scene["spec"]),
@@ -161,14 +167,26 @@ class Pipeline:
             turn=self.store.next_turn(),
         )
         if decision.backend is None:
-            self._fail(
-                scene_id, [SceneState.PENDING], self._no_backend_reason(scene, decision.excluded)
-            )
+            self._no_backend(scene, decision)
             return None
         self._send_to(
             scene_id, decision.backend, decision.reason, [*scene["tried"], decision.backend]
         )
         return decision.backend
+
+    def _no_backend(self, scene: dict[str, Any], decision: RouteDecision) -> None:
+        """Wait for a backend that is down for now (bounded); fail when none ever could."""
+        reason = self._no_backend_reason(scene, decision.excluded)
+        waited = self.clock() - float(scene["created_at"])
+        limit = self.settings.video_generation.route_wait_limit
+        if only_for_now(decision) and waited < limit:
+            self.store.update_scene(scene["id"], claimed_at="", waiting=reason)
+            self.dispatch.route(scene["id"], countdown=ROUTE_RETRY)
+            log.info("scene %s waits for a backend: %s", scene["id"], reason)
+            return
+        if only_for_now(decision):
+            reason = f"{reason}; gave up after waiting {waited:.0f} s"
+        self._fail(scene["id"], [SceneState.PENDING], reason)
 
     def _no_backend_reason(self, scene: dict[str, Any], excluded: dict[str, str]) -> str:
         last = scene.get("error")
@@ -330,6 +348,8 @@ class Pipeline:
             result=result,
             finished_at=self.clock(),
         ):
+            # The result holds what is worth keeping; working fields only cost memory now.
+            self.store.drop_fields(scene_id, "request", "vendor_job", "submitting", "waiting")
             self.store.count(
                 backend.name, succeeded=1, latency_ms_sum=int(seconds * 1000), latency_count=1
             )
@@ -351,6 +371,10 @@ class Pipeline:
             },
         )
         self.store.count(backend, errors=1)
+        self.store.bump(scene_id, "failures")
+        against_backend = error.action in (Action.FAILOVER, Action.RETRY_SAME)
+        if against_backend and not isinstance(error, RateLimitedError):
+            self._circuit_failure(backend)  # every failed request counts: react in seconds
         decision = after_error(
             error.action,
             str(error),
@@ -358,10 +382,9 @@ class Pipeline:
             fallback_enabled=self.settings.video_generation.fallback_enabled,
             retry_after=error.retry_after,
             rate_limited=isinstance(error, RateLimitedError),
+            backend_open=is_open(self.store.circuit(backend), self.clock(), self.circuit_policy),
             policy=self.retry_policy,
         )
-        if decision.next is not Next.RETRY and error.action in (Action.FAILOVER, Action.RETRY_SAME):
-            self._circuit_failure(backend)
         self._apply(backend, scene_id, decision.next, decision.reason, decision.delay, error)
 
     def _apply(
@@ -386,10 +409,17 @@ class Pipeline:
                 self.dispatch.generate(backend, scene_id, countdown=delay)
                 log.info("scene %s: retry on %s in %.1f s: %s", scene_id, backend, delay, reason)
         elif next_step is Next.REROUTE:
+            extra: dict[str, Any] = {}
+            if error.action is Action.RETRY_SAME:
+                # Unavailable, not unfit: the open circuit keeps it away while it recovers,
+                # and the scene may come back to it later (bounded by max_attempts).
+                tried = (self.store.scene(scene_id) or {}).get("tried") or []
+                extra["tried"] = [name for name in tried if name != backend]
             moved = self.store.transition(
                 scene_id,
                 live,
                 SceneState.PENDING,
+                **extra,
                 error=reason,
                 vendor_job="",
                 submitting="",

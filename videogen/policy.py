@@ -48,6 +48,7 @@ def after_error(
     fallback_enabled: bool,
     retry_after: float | None = None,
     rate_limited: bool = False,
+    backend_open: bool = False,
     policy: RetryPolicy = RetryPolicy(),
     jitter: float = 0.5,
 ) -> Decision:
@@ -56,8 +57,11 @@ def after_error(
     Args:
         retries_here: transient retries already made on this backend for this scene.
         rate_limited: the error was a 429, which gets its own, larger budget.
+        backend_open: the backend's circuit is open: retrying there is pointless.
     """
     budget = policy.max_rate_limited if rate_limited else policy.max_retries
+    if backend_open and not rate_limited:
+        budget = 0
     if action is Action.RETRY_SAME and retries_here < budget:
         delay = backoff_delay(
             retries_here + 1,

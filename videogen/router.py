@@ -45,17 +45,31 @@ class RouteDecision:
     """Every backend left out, with why."""
 
 
+CIRCUIT_OPEN = "circuit open after recent failures"
+UNHEALTHY = "unhealthy"
+TEMPORARY = frozenset({CIRCUIT_OPEN, UNHEALTHY})
+"""Exclusions that pass by themselves: a scene they block waits rather than fails."""
+
+
 def exclusion(view: BackendView, scene: Scene, tried: frozenset[str]) -> str | None:
     """Why ``view`` cannot take ``scene`` now, or ``None`` when it can."""
     if not view.enabled:
         return "disabled"
     if view.name in tried:
         return "already tried for this scene"
+    unfit = can_take(view.name, view.caps, scene)
+    if unfit is not None:
+        return unfit
     if view.circuit_open:
-        return "circuit open after recent failures"
+        return CIRCUIT_OPEN
     if not view.healthy:
-        return "unhealthy"
-    return can_take(view.name, view.caps, scene)
+        return UNHEALTHY
+    return None
+
+
+def only_for_now(decision: RouteDecision) -> bool:
+    """True when no backend can take the scene now, but one could once it recovers."""
+    return decision.backend is None and any(w in TEMPORARY for w in decision.excluded.values())
 
 
 def order(candidates: list[BackendView], strategy: Strategy, turn: int) -> list[BackendView]:

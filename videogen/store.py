@@ -188,6 +188,9 @@ class Store:
         mapping = {key: _encode(value) for key, value in fields.items()}
         self.r.hset(f"{PREFIX}scene:{scene_id}", mapping=mapping)
 
+    def drop_fields(self, scene_id: str, *names: str) -> None:
+        self.r.hdel(f"{PREFIX}scene:{scene_id}", *names)
+
     def bump(self, scene_id: str, counter: str, by: int = 1) -> int:
         return int(self.r.hincrby(f"{PREFIX}scene:{scene_id}", counter, by))
 
@@ -349,7 +352,7 @@ def _decode_scene(data: dict[str, str]) -> dict[str, Any]:
     for key in _JSON_FIELDS:
         if scene.get(key):
             scene[key] = json.loads(scene[key])
-    for key in ("index", "retries", "deliveries"):
+    for key in ("index", "retries", "deliveries", "failures"):
         scene[key] = int(scene.get(key) or 0)
     for key in ("created_at", "updated_at", "started_at", "finished_at", "claimed_at"):
         if scene.get(key):

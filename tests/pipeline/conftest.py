@@ -58,7 +58,7 @@ def base_config(sandboxes: dict[str, SandboxServer], output_dir: Path) -> dict[s
         sweep_interval=1,
         lease_ttl=3,
         retry_base_delay=0.05,
-        circuit_cooldown=60,
+        circuit_cooldown=5,
     )
     for name, entry in vg["backends"].items():
         entry.update(

@@ -19,7 +19,7 @@ from videogen.policy import (
     on_failure,
     on_success,
 )
-from videogen.router import BackendView, choose
+from videogen.router import BackendView, choose, only_for_now
 
 POLICY = RetryPolicy(max_retries=3, max_rate_limited=10, base_delay=1.0)
 
@@ -54,6 +54,22 @@ def test_after_error(action, retries, fallback, rate_limited, retry_after, expec
     assert decision.next is expected
     assert decision.delay == delay
     assert "boom" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("rate_limited", "fallback", "expected"),
+    [(False, True, Next.REROUTE), (False, False, Next.FAIL), (True, True, Next.RETRY)],
+)
+def test_an_open_circuit_ends_retries_on_that_backend(rate_limited, fallback, expected):
+    decision = after_error(
+        Action.RETRY_SAME,
+        "503",
+        retries_here=0,
+        fallback_enabled=fallback,
+        rate_limited=rate_limited,
+        backend_open=True,
+    )
+    assert decision.next is expected
 
 
 def test_ambiguous_submit_says_it_was_not_resubmitted():
@@ -181,6 +197,15 @@ def test_choose(views, scene, strategy, turn, tried, expected):
     decision = choose(scene, views, tried=frozenset(tried), strategy=strategy, turn=turn)
     assert decision.backend == expected
     assert strategy.value in decision.reason
+
+
+def test_only_for_now_tells_waiting_from_failing():
+    down = choose(TEXT, [view("runway", 2, healthy=False), view("svd", 1, caps=IMAGE_ONLY)])
+    assert down.backend is None and only_for_now(down)
+    never = choose(TEXT, [view("runway", 2, enabled=False), view("svd", 1, caps=IMAGE_ONLY)])
+    assert never.backend is None and not only_for_now(never)
+    tried = choose(TEXT, [view("runway", 2, circuit_open=True)], tried=frozenset({"runway"}))
+    assert not only_for_now(tried)
 
 
 def test_no_backend_says_why_for_each():
