@@ -2,26 +2,7 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Any
-
-
-def png_bytes(width: int = 64, height: int = 36) -> bytes:
-    """A real (tiny) PNG: the first frame of every image scene."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + bytes((200, 80, 40)) * width
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
 
 
 def text_scenes(tag: str, count: int, start: int = 0) -> list[dict[str, Any]]:

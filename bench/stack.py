@@ -12,13 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +23,8 @@ from videogen.api import VideoGenerator
 from videogen.embedded import EmbeddedRedis, free_port
 from videogen.queue import celery_app
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
-
-from .scenes import png_bytes
+from videogen.sandbox.assets import file_server as image_server
+from videogen.sandbox.assets import png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = ("svd", "runway", "pika", "luma")
@@ -43,24 +40,6 @@ class BenchRedis(EmbeddedRedis):
 
     def command(self) -> list[str]:
         return [*super().command(), "--databases", str(REDIS_DATABASES)]
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
-@contextmanager
-def image_server(root: Path) -> Iterator[str]:
-    """Serve ``root`` over loopback HTTP (Luma only takes first frames by URL)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass

@@ -1,50 +1,7 @@
-"""Small things tests make for themselves: a real PNG, a loopback file server."""
+"""Small things tests make for themselves (shared with the benchmark, from the sandbox)."""
 
 from __future__ import annotations
 
-import struct
-import threading
-import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from videogen.sandbox.assets import file_server, png_bytes
 
-
-def png_bytes(
-    width: int = 64, height: int = 36, rgb: tuple[int, int, int] = (200, 80, 40)
-) -> bytes:
-    """A real (tiny) PNG image."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    row = b"\x00" + bytes(rgb) * width
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(row * height))
-        + chunk(b"IEND", b"")
-    )
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
-@contextmanager
-def file_server(root: Path) -> Iterator[str]:
-    """Serve ``root`` over loopback HTTP; yields the base URL."""
-    handler = partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+__all__ = ["file_server", "png_bytes"]
