@@ -132,7 +132,8 @@ class Pipeline:
                     priority=cfg.priority,
                     enabled=enabled,
                     healthy=enabled and self.is_healthy(name),
-                    circuit_open=is_open(self.store.circuit(name), now, self.circuit_policy),
+                    circuit_open=enabled
+                    and is_open(self.store.circuit(name), now, self.circuit_policy),
                     capacity=cfg.max_concurrent_tasks,
                     in_flight=self.store.in_flight(name) if enabled else 0,
                     queued=self.store.queued(name) if enabled else 0,
@@ -444,8 +445,9 @@ class Pipeline:
         self.store.set_circuit(backend, circuit)
 
     def _circuit_success(self, backend: str) -> None:
-        if self.store.circuit(backend).failures:
-            self.store.set_circuit(backend, on_success(self.store.circuit(backend)))
+        circuit = self.store.circuit(backend)
+        if circuit.failures:
+            self.store.set_circuit(backend, on_success(circuit))
 
     # -- health and sweeping ---------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from .models import SceneState
 from .policy import Circuit, CircuitState
 
 PREFIX = "vg:"
+LIVE = f"{PREFIX}live"
+"""Set of unfinished scene ids: added at submit, removed by the terminal transition."""
 REDIS_RETRIES = 40
 """~70 s of reconnect attempts, capped at 2 s apart: longer than a Redis restart takes."""
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -34,6 +36,7 @@ LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 first buckets, real vendor jobs (30 s to minutes) in the middle ones."""
 
 _TRANSITION = """
+-- KEYS: scene hash, live set. ARGV: allowed states (comma list), new state, scene id, fields...
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 0 end
 local ok = false
@@ -41,7 +44,10 @@ for allowed in string.gmatch(ARGV[1], '[^,]+') do
   if allowed == state then ok = true end
 end
 if not ok then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 4))
+if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
+  redis.call('SREM', KEYS[2], ARGV[3])
+end
 return 1
 """
 
@@ -150,6 +156,7 @@ class Store:
             fields = _scene_fields(scene_id, job_id, index, spec, now)
             pipe.hset(f"{PREFIX}scene:{scene_id}", mapping=fields)
         pipe.rpush(f"{PREFIX}job:{job_id}:scenes", *ids)
+        pipe.sadd(LIVE, *ids)
         pipe.execute()
         return ids
 
@@ -177,11 +184,13 @@ class Store:
         self, scene_id: str, allowed: Iterable[SceneState], to: SceneState, **fields: Any
     ) -> bool:
         """Move a scene to ``to`` only if it is now in one of ``allowed`` (atomic)."""
-        args: list[str | int | float] = [",".join(s.value for s in allowed), to.value]
+        allowed_csv = ",".join(s.value for s in allowed)
+        args: list[str | int | float] = [allowed_csv, to.value, scene_id]
         fields.setdefault("updated_at", _now())
         for key, value in fields.items():
             args += [key, _encode(value)]
-        return bool(self._transition(keys=[f"{PREFIX}scene:{scene_id}"], args=args))
+        keys = [f"{PREFIX}scene:{scene_id}", LIVE]
+        return bool(self._transition(keys=keys, args=args))
 
     def update_scene(self, scene_id: str, **fields: Any) -> None:
         fields.setdefault("updated_at", _now())
@@ -202,15 +211,11 @@ class Store:
         return [json.loads(a) for a in self.r.lrange(f"{PREFIX}scene:{scene_id}:attempts", 0, -1)]
 
     def scenes_in(self, states: Iterable[SceneState], limit: int = 1000) -> list[dict[str, Any]]:
-        """Scenes in ``states`` among the most recent jobs (for the sweeper and status)."""
+        """Unfinished scenes in ``states``, from the live index (for the sweeper): finished
+        scenes are never read, however many jobs there are."""
         wanted = {s.value for s in states}
-        found: list[dict[str, Any]] = []
-        for job_id in self.recent_jobs(limit=50):
-            scenes = self.scenes(self.job_scene_ids(job_id))
-            found += [s for s in scenes if s["state"] in wanted]
-            if len(found) >= limit:
-                break
-        return found[:limit]
+        ids = list(self.r.srandmember(LIVE, limit)) if limit else []
+        return [s for s in self.scenes(ids) if s["state"] in wanted]
 
     # -- leases (global in-flight cap) -----------------------------------------------------
 

@@ -10,6 +10,7 @@ import av
 import pytest
 
 from videogen.errors import SceneValidationError
+from videogen.store import LIVE
 
 from .conftest import REPO, jobs_of
 
@@ -44,6 +45,7 @@ def test_original_sample_config_and_scenes_end_to_end(make_stack, sandboxes):
     stats = generator.get_statistics()
     assert sum(b["succeeded"] for b in stats["backends"].values()) == 4
     assert stats["total_active_tasks"] == 0
+    assert generator.store.r.scard(LIVE) == 0  # the sweeper's index forgets finished scenes
 
 
 def test_bad_scene_file_enqueues_nothing(make_stack, redis_server):
