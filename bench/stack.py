@@ -102,7 +102,6 @@ def make_config(
             timeout=timeout,
             request_timeout=5,
         )
-    vg["backends"]["svd"]["workflow"] = str(REPO / "config" / "svd_workflow.json")
     changes(vg)
     return raw
 

@@ -7,19 +7,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import stackview
 from .config import Settings, build_settings, load_config
-from .constants import DEFAULT_REDIS_URL
+from .errors import VideoGenError
 from .models import Scene, SceneState
 from .pipeline import Pipeline, result_summary
 from .queue import CeleryDispatcher, celery_app
 from .scenes import parse_scenes
-from .store import Store
+from .stackview import PublishedBackend, PublishedStack
+from .store import Store, new_token
+
+PROBE_WAIT = 20.0
+"""Seconds ``health_check`` waits for the running stack's router to probe every backend;
+it answers between routing decisions, so a long backlog can delay it."""
 
 
 def resolve_settings(config: Mapping[str, Any] | Settings | str | Path | None) -> Settings:
@@ -31,7 +36,7 @@ def resolve_settings(config: Mapping[str, Any] | Settings | str | Path | None) -
 
 
 def redis_url_for(settings: Settings) -> str:
-    return os.environ.get("VIDEOGEN_REDIS_URL") or settings.redis_url or DEFAULT_REDIS_URL
+    return settings.redis
 
 
 class VideoGenerator:
@@ -46,7 +51,20 @@ class VideoGenerator:
         self.settings = resolve_settings(config)
         url = redis_url or redis_url_for(self.settings)
         self.store = Store.from_url(url)
-        self.pipeline = Pipeline(self.settings, self.store, CeleryDispatcher(celery_app(url)))
+        self.dispatcher = CeleryDispatcher(celery_app(url))
+        self.pipeline = Pipeline(self.settings, self.store, self.dispatcher)
+
+    # -- the running stack -----------------------------------------------------------------
+
+    def stack(self) -> PublishedStack | None:
+        """What the running stack uses, as its workers published it; ``None`` when no router
+        has published (nothing running, or a version without publishing)."""
+        return stackview.merge(self.store.published())
+
+    def config_differences(self) -> list[str]:
+        """Where this client's config says otherwise than the running stack (which wins)."""
+        stack = self.stack()
+        return [] if stack is None else stackview.differences(self.settings, stack)
 
     # -- generation ------------------------------------------------------------------------
 
@@ -59,7 +77,8 @@ class VideoGenerator:
             base_dir=base_dir,
         )
         self.store.ping()
-        return self.pipeline.submit(parsed)
+        stack = self.stack()
+        return self.pipeline.submit(parsed, stack.capabilities() if stack else None)
 
     def job_status(self, job_id: str) -> list[dict[str, Any]]:
         """Every scene of a job, with its state, backend, tries and result."""
@@ -94,31 +113,70 @@ class VideoGenerator:
 
     # -- health and statistics -------------------------------------------------------------
 
-    async def health_check(self) -> dict[str, Any]:
-        """Probe every enabled backend now (cheap endpoints only)."""
-        reports = await asyncio.to_thread(self.pipeline.probe_all)
-        healthy = sum(1 for r in reports.values() if r["healthy"])
-        overall = "healthy" if healthy == len(reports) else "degraded" if healthy else "unhealthy"
-        return {"overall_status": overall, "healthy_backends": healthy, "backends": reports}
+    async def health_check(self, timeout: float = PROBE_WAIT) -> dict[str, Any]:
+        """Have the running stack probe every enabled backend now (cheap endpoints only, with
+        the stack's own endpoints and keys) and report what it found. Without an answer
+        within ``timeout`` seconds, report the latest stored results (``fresh`` is false)."""
+        fresh = await asyncio.to_thread(self.request_probe, timeout)
+        status = {n: s for n, s in self.get_backend_status().items() if s["enabled"]}
+        healthy = sum(1 for s in status.values() if s["healthy"])
+        overall = "healthy" if healthy == len(status) else "degraded" if healthy else "unhealthy"
+        reports = {
+            name: {
+                "healthy": s["healthy"],
+                "detail": s["health_detail"],
+                "checked_at": s["checked_at"],
+            }
+            for name, s in status.items()
+        }
+        return {
+            "overall_status": overall,
+            "healthy_backends": healthy,
+            "fresh": fresh,
+            "backends": reports,
+        }
+
+    def request_probe(self, timeout: float = PROBE_WAIT) -> bool:
+        """Ask the stack's router to probe now; True once it has stored fresh results."""
+        request_id = new_token()
+        self.dispatcher.probe(request_id, expires=timeout)
+        return self.store.wait_probed(request_id, timeout)
 
     def get_backend_status(self) -> dict[str, dict[str, Any]]:
-        """Per backend: healthy, enabled, current and max tasks, priority, capabilities."""
-        status = {}
-        for name, cfg in self.settings.video_generation.backends.items():
-            health = self.store.health(name)
-            caps = self.pipeline.backend(name).get_capabilities()
-            status[name] = {
-                "healthy": bool(health and health["healthy"]),
-                "health_detail": health["detail"] if health else "not probed yet",
-                "enabled": cfg.enabled,
-                "current_tasks": self.store.in_flight(name),
-                "queued_tasks": self.store.queued(name),
-                "max_tasks": cfg.max_concurrent_tasks,
-                "priority": cfg.priority,
-                "circuit": self.store.circuit(name).state.value,
-                "capabilities": caps.model_dump(mode="json"),
-            }
-        return status
+        """Per backend, as the running stack uses it (this config's view when none runs):
+        healthy, enabled, current and max tasks, priority, circuit, endpoint, capabilities."""
+        stack = self.stack()
+        entries = stack.backends if stack else self._own_entries()
+        return {name: self._status(name, entry) for name, entry in entries.items()}
+
+    def _own_entries(self) -> dict[str, PublishedBackend]:
+        entries = {}
+        for name in self.settings.video_generation.backends:
+            try:
+                caps = self.pipeline.capabilities_of(name)
+                entries[name] = stackview.backend_entry(self.settings, name, caps)
+            except VideoGenError as error:
+                entries[name] = stackview.backend_entry(self.settings, name, None, str(error))
+        return entries
+
+    def _status(self, name: str, entry: PublishedBackend) -> dict[str, Any]:
+        health = self.store.health(name)
+        caps = entry.capabilities
+        return {
+            "healthy": bool(health and health["healthy"]),
+            "health_detail": health["detail"] if health else "not probed yet",
+            "checked_at": health.get("checked_at") if health else None,
+            "enabled": entry.enabled,
+            "current_tasks": self.store.in_flight(name),
+            "queued_tasks": self.store.queued(name),
+            "max_tasks": entry.max_concurrent_tasks,
+            "priority": entry.priority,
+            "circuit": self.store.circuit(name).state.value,
+            "base_url": entry.base_url,
+            "has_key": entry.has_key,
+            "capabilities": caps.model_dump(mode="json") if caps else None,
+            "capability_error": entry.capability_error,
+        }
 
     def get_statistics(self) -> dict[str, Any]:
         """Healthy backends, active tasks, and per backend success rate, latency, errors."""

@@ -44,7 +44,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 def _settings(ctx: click.Context) -> Settings:
     try:
-        return load_config(ctx.obj["config_path"])
+        return load_config(ctx.find_root().obj["config_path"])
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
 
@@ -74,6 +74,7 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pipeline_commands.config_option
 @click.pass_context
 def config_command(ctx: click.Context, as_json: bool) -> None:
     """Validate the config and show what each backend will use (keys are never shown)."""
@@ -94,6 +95,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
 @click.argument("backends", nargs=-1)
 @click.option("--sandbox", is_flag=True, help="Probe local sandboxes instead of the vendors.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pipeline_commands.config_option
 @click.pass_context
 def probe_command(
     ctx: click.Context, backends: tuple[str, ...], sandbox: bool, as_json: bool
@@ -136,6 +138,7 @@ def _backend_settings(settings: Settings, name: str) -> Any:
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to store the video.")
 @click.option("--sandbox", is_flag=True, help="Use a local sandbox instead of the vendor.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pipeline_commands.config_option
 @click.pass_context
 def generate_command(ctx: click.Context, /, **options: Any) -> None:
     """Generate one scene on one backend, directly (no queue, no failover)."""

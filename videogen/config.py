@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .constants import (
     CONFIG_ENV,
     DEFAULT_CONFIG_PATH,
+    DEFAULT_REDIS_URL,
     HTTP_TIMEOUT_SECONDS,
     MAX_VIDEO_BYTES,
     SANDBOX_HOST_ENV,
@@ -68,6 +69,9 @@ class BackendSettings(BaseModel):
     """Keys every backend has; backend modules subclass this for their own."""
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    """Keys holding file paths: relative ones are resolved against the config file's folder."""
 
     enabled: bool = True
     priority: int = Field(default=100, ge=0)
@@ -113,6 +117,7 @@ class VideoGenerationSettings(BaseModel):
     """Re-route a scene to the next backend when one fails it."""
     strategy: Strategy | None = None
     output_dir: str = "output"
+    """Relative to the config file's folder (to the current folder without a file)."""
     health_check_interval: float = Field(default=30.0, gt=0)
     """Seconds between health probes of every backend (celery beat)."""
     health_check_crontab: str | None = Field(default=None, pattern=r"^\S+( \S+){4}$")
@@ -174,7 +179,8 @@ class Settings(BaseSettings):
 
     @property
     def outputs(self) -> Path:
-        return Path(self.output_dir or self.video_generation.output_dir)
+        """Where videos go: always absolute, so every worker and result agrees on it."""
+        return Path(self.output_dir or self.video_generation.output_dir).resolve()
 
     def backend(self, name: str) -> BackendSettings:
         try:
@@ -182,6 +188,17 @@ class Settings(BaseSettings):
         except KeyError:
             known = ", ".join(self.video_generation.backends) or "none"
             raise ConfigError(f"unknown backend {name!r} (configured: {known})") from None
+
+    @property
+    def redis(self) -> str:
+        """The Redis URL: ``$VIDEOGEN_REDIS_URL``, else ``redis_url``, else the embedded one's."""
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    def base_url(self, name: str) -> str:
+        """The endpoint backend ``name`` talks to: its configured one, else the vendor's."""
+        from .backends import backend_class
+
+        return self.backend(name).base_url or backend_class(name).default_base_url
 
     def pointed_at(self, name: str, base_url: str, api_key: str | None) -> Settings:
         """A copy whose backend ``name`` talks to ``base_url`` with ``api_key`` (a sandbox)."""
@@ -253,10 +270,10 @@ def load_config(
     """Read and validate the config file (see :func:`config_path`) plus the environment."""
     env = os.environ if env is None else env
     where = config_path(path, env)
-    raw: dict[str, Any] = {}
-    if where is not None:
-        raw = _read_json(where)
-    return build_settings(raw, env=env, source=str(where) if where else "<defaults>")
+    if where is None:
+        return build_settings({}, env=env, source="<defaults>")
+    where = where.resolve()
+    return build_settings(_read_json(where), env=env, source=str(where), base_dir=where.parent)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -274,11 +291,19 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def build_settings(
-    raw: Mapping[str, Any], *, env: Mapping[str, str] | None = None, source: str = "<dict>"
+    raw: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    source: str = "<dict>",
+    base_dir: Path | None = None,
 ) -> Settings:
-    """Validate a config mapping (the parsed ``config.json``) into :class:`Settings`."""
+    """Validate a config mapping (the parsed ``config.json``) into :class:`Settings`.
+
+    Relative paths in it are resolved against ``base_dir`` (the config file's folder; the
+    current folder for a mapping handed over in code).
+    """
     env = os.environ if env is None else env
-    data = dict(raw)
+    data = absolute_paths(raw, base_dir or Path.cwd())
     section = dict(data.get("video_generation") or {})
     backends_raw = section.pop("backends", DEFAULT_BACKENDS)
     if not isinstance(backends_raw, Mapping):
@@ -291,6 +316,36 @@ def build_settings(
         return Settings(**data, source=source)
     except ValidationError as error:
         raise ConfigError(f"{source}: {_explain(error)}") from None
+
+
+def absolute_paths(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A copy of a raw config whose relative file paths are made absolute against ``base_dir``
+    (``output_dir`` and each backend's ``path_fields``); anything malformed is left for the
+    validation that follows to name."""
+    data = dict(raw)
+    section = data.get("video_generation")
+    if not isinstance(section, Mapping):
+        return data
+    section = dict(section)
+    if isinstance(section.get("output_dir"), str):
+        section["output_dir"] = str(base_dir / section["output_dir"])
+    backends = section.get("backends")
+    if isinstance(backends, Mapping):
+        section["backends"] = {n: _absolute_backend(n, c, base_dir) for n, c in backends.items()}
+    data["video_generation"] = section
+    return data
+
+
+def _absolute_backend(name: str, cfg: Any, base_dir: Path) -> Any:
+    from .backends import backend_class, known_backends
+
+    if name not in known_backends() or not isinstance(cfg, Mapping):
+        return cfg
+    fields = backend_class(name).settings_model.path_fields
+    return {
+        key: str(base_dir / value) if key in fields and isinstance(value, str) else value
+        for key, value in cfg.items()
+    }
 
 
 def _backend_settings(name: str, cfg: Any, env: Mapping[str, str]) -> BackendSettings:

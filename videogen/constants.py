@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 BACKEND_NAMES = ("svd", "runway", "pika", "luma")
 """The backends of the original design, in its default priority order."""
 
 DEFAULT_CONFIG_PATH = "config/config.json"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+"""Files shipped inside the package (workflow templates, the demo scenes): an installed
+videogen finds them wherever it runs, never through the current folder."""
+DEFAULT_SVD_WORKFLOW = DATA_DIR / "svd_workflow.json"
+SVD_TEXT_WORKFLOW = DATA_DIR / "svd_text_workflow.json"
+"""A text-to-image stage before SVD; opt in with ``svd.text_workflow``."""
+DEMO_SCENES = DATA_DIR / "examples" / "scenes.json"
 CONFIG_ENV = "VIDEOGEN_CONFIG"
 
 RUNWAY_BASE_URL = "https://api.dev.runwayml.com"
@@ -37,6 +46,8 @@ BACKEND_QUEUE_PREFIX = "backend."
 """Each backend's own queue is ``backend.<name>``, consumed only by that backend's workers."""
 EMBEDDED_REDIS_PORT = 6399
 """Not 6379, so an embedded Redis never collides with a system one."""
+WORKER_ROLE_ENV = "VIDEOGEN_WORKER_ROLE"
+"""Set by ``videogen worker`` (``router`` or a backend name): what the worker publishes."""
 SANDBOX_HOST_ENV = "VIDEOGEN_SANDBOX_HOST"
 """When set (docker compose does), backends without a key talk to the sandboxes there."""
 SANDBOX_PORT_BASE = 9100

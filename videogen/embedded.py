@@ -82,7 +82,12 @@ class EmbeddedRedis:
                 f"something already listens on 127.0.0.1:{self.port}; set VIDEOGEN_REDIS_URL "
                 "to use it, or stop it"
             )
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C must not stop Redis before its users
+        )
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -8,6 +8,8 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
     ├── SceneValidationError         a scene is invalid (names the scene and the field)
     ├── CapabilityError              a backend can never take this scene (raised before any HTTP)
     ├── NoBackendAvailableError      no enabled, healthy, capable backend is left for a scene
+    ├── StoreUnavailableError        Redis cannot be reached (names the URL, never a password)
+    ├── StackError                   ``videogen up`` cannot start or keep one of its processes
     └── BackendError                 something went wrong talking to one backend
         ├── TransientBackendError    retry on the same backend, with backoff
         │   ├── RateLimitedError         429; carries ``retry_after``
@@ -75,6 +77,14 @@ class CapabilityError(VideoGenError):
 
 class NoBackendAvailableError(VideoGenError):
     """No enabled, healthy, capable backend remains for a scene."""
+
+
+class StoreUnavailableError(VideoGenError):
+    """Redis cannot be reached; the message names the URL (without its password) and why."""
+
+
+class StackError(VideoGenError):
+    """``videogen up`` could not start a process, or one kept crashing; names it and its log."""
 
 
 class BackendError(VideoGenError):

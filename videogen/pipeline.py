@@ -97,7 +97,10 @@ class Pipeline:
         return self.settings.video_generation.enabled_backends()
 
     def capabilities(self) -> dict[str, Capabilities]:
-        return {name: self.backend(name).get_capabilities() for name in self.enabled()}
+        return {name: self.capabilities_of(name) for name in self.enabled()}
+
+    def capabilities_of(self, name: str) -> Capabilities:
+        return self.backend(name).get_capabilities()
 
     def close(self) -> None:
         for backend in self._backends.values():
@@ -105,10 +108,13 @@ class Pipeline:
 
     # -- submit ----------------------------------------------------------------------------
 
-    def submit(self, scenes: list[Scene]) -> str:
+    def submit(
+        self, scenes: list[Scene], capabilities: dict[str, Capabilities] | None = None
+    ) -> str:
         """Store a job and enqueue one route per scene; refuses the whole file first if any
-        scene cannot be taken by any enabled backend."""
-        check_routable(scenes, self.capabilities())
+        scene cannot be taken by any enabled backend (``capabilities``: the running stack's,
+        as published; else this config's)."""
+        check_routable(scenes, self.capabilities() if capabilities is None else capabilities)
         job_id = uuid.uuid4().hex[:12]
         specs = [s.model_dump(mode="json", exclude_none=True) for s in scenes]
         ids = self.store.create_job(job_id, specs)
@@ -452,9 +458,15 @@ class Pipeline:
     # -- health and sweeping ---------------------------------------------------------------
 
     def probe(self, name: str) -> dict[str, Any]:
-        """Probe one backend now and store the result with a TTL."""
-        report = self.backend(name).health_check().model_dump()
+        """Probe one backend now and store the result with a TTL.
+
+        A probe without a key says nothing about the backend (only about this host's config):
+        its report is returned but never written into the shared health or circuit state."""
+        backend = self.backend(name)
+        report = backend.health_check().model_dump()
         report["checked_at"] = self.clock()
+        if backend.requires_key and not backend.settings.has_key:
+            return report
         interval = self.settings.video_generation.health_check_interval
         self.store.set_health(name, report, ttl=interval * HEALTH_TTL_FACTOR)
         if report["healthy"]:

@@ -35,6 +35,13 @@ class CeleryDispatcher:
             "videogen.route", args=[scene_id], queue=ROUTER_QUEUE, countdown=countdown or None
         )
 
+    def probe(self, request_id: str, expires: float) -> None:
+        """Ask the router to probe every backend now and signal ``request_id`` when done;
+        the request expires unanswered rather than probe long after nobody waits."""
+        self.app.send_task(
+            "videogen.health", args=[request_id], queue=ROUTER_QUEUE, expires=expires
+        )
+
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
         self.app.send_task(
             "videogen.generate",

@@ -22,7 +22,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from .errors import ConfigError
+from .errors import StoreUnavailableError
 from .models import SceneState
 from .policy import Circuit, CircuitState
 
@@ -31,6 +31,11 @@ LIVE = f"{PREFIX}live"
 """Set of unfinished scene ids: added at submit, removed by the terminal transition."""
 REDIS_RETRIES = 40
 """~70 s of reconnect attempts, capped at 2 s apart: longer than a Redis restart takes."""
+STACK = f"{PREFIX}stack"
+"""Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
+PROBED = f"{PREFIX}probed:"
+"""List a client blocks on while the router probes for it (``videogen health``)."""
+PROBED_TTL = 60
 LATENCY_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 """Seconds from a scene's start on a backend to its stored file: sandbox jobs land in the
 first buckets, real vendor jobs (30 s to minutes) in the middle ones."""
@@ -49,6 +54,22 @@ if ARGV[2] == 'succeeded' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled' then
   redis.call('SREM', KEYS[2], ARGV[3])
 end
 return 1
+"""
+
+_WITHDRAW = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+_LOCK_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_LOCK_DROP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 _NOW_MS = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
@@ -119,12 +140,17 @@ class Store:
         self._release = client.register_script(_RELEASE)
         self._reap = client.register_script(_REAP)
         self._live = client.register_script(_LIVE)
+        self._withdraw = client.register_script(_WITHDRAW)
+        self._lock_renew = client.register_script(_LOCK_RENEW)
+        self._lock_drop = client.register_script(_LOCK_DROP)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
+    def from_url(cls, url: str, *, patient: bool = True) -> Store:
         """A store whose every command rides out a Redis restart (about a minute of retries):
-        the steps are idempotent, and giving up mid-step could lose a vendor job id."""
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), REDIS_RETRIES)
+        the steps are idempotent, and giving up mid-step could lose a vendor job id.
+        ``patient=False``: one quick try, for what must never hold up a stop."""
+        retries = REDIS_RETRIES if patient else 0
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries)
         client = redis.Redis.from_url(
             url,
             decode_responses=True,
@@ -139,7 +165,7 @@ class Store:
         try:
             self.r.ping()
         except redis.RedisError as error:
-            raise ConfigError(f"cannot reach Redis: {type(error).__name__}") from None
+            raise StoreUnavailableError(f"cannot reach Redis: {type(error).__name__}") from None
 
     # -- jobs and scenes -------------------------------------------------------------------
 
@@ -307,19 +333,36 @@ class Store:
     # -- beat guard ------------------------------------------------------------------------
 
     def hold_lock(self, name: str, token: str, ttl: float) -> bool:
-        """Take or keep a named lock (only one ``celery beat`` may run)."""
+        """Take or keep a named lock (only one ``celery beat`` may run); renewing checks the
+        owner and extends in one script, so a lock that expired and was taken is never
+        extended for its new owner."""
         key = f"{PREFIX}lock:{name}"
         if self.r.set(key, token, nx=True, px=int(ttl * 1000)):
             return True
-        if self.r.get(key) == token:
-            self.r.pexpire(key, int(ttl * 1000))
-            return True
-        return False
+        return bool(self._lock_renew(keys=[key], args=[token, int(ttl * 1000)]))
 
     def drop_lock(self, name: str, token: str) -> None:
-        key = f"{PREFIX}lock:{name}"
-        if self.r.get(key) == token:
-            self.r.delete(key)
+        self._lock_drop(keys=[f"{PREFIX}lock:{name}"], args=[token])
+
+    # -- what the running stack uses (videogen.stackview) ----------------------------------
+
+    def publish(self, role: str, view: str) -> None:
+        self.r.hset(STACK, role, view)
+
+    def withdraw(self, role: str, node: str) -> None:
+        """Remove a role's record, but only while it is still the one ``node`` published."""
+        self._withdraw(keys=[STACK], args=[role, json.dumps(node)])
+
+    def published(self) -> dict[str, str]:
+        return dict(self.r.hgetall(STACK))
+
+    def probed(self, request_id: str) -> None:
+        """Tell the client waiting on ``request_id`` that fresh probe results are stored."""
+        key = PROBED + request_id
+        self.r.pipeline().rpush(key, "1").expire(key, PROBED_TTL).execute()
+
+    def wait_probed(self, request_id: str, timeout: float) -> bool:
+        return self.r.blpop([PROBED + request_id], timeout=timeout) is not None
 
 
 def new_token() -> str:
@@ -363,3 +406,32 @@ def _decode_scene(data: dict[str, str]) -> dict[str, Any]:
         if scene.get(key):
             scene[key] = float(scene[key])
     return scene
+
+
+def check_reachable(url: str, timeout: float = 3.0) -> None:
+    """Fail fast, naming the URL (never its password), when no Redis answers at ``url``.
+
+    Clients call this before anything else: the store's own retries ride out a Redis restart
+    for a minute, which is right for workers and far too long for a person at a prompt.
+    """
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        why = str(error).rstrip(".") or type(error).__name__
+        raise StoreUnavailableError(f"cannot reach Redis at {safe_url(url)}: {why}") from None
+    finally:
+        client.close()
+
+
+def safe_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

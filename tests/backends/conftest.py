@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from tests.helpers import file_server, png_bytes
 from videogen.backends import backend_class, create_backend
 from videogen.backends.base import BaseVideoBackend
+from videogen.constants import SVD_TEXT_WORKFLOW
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,8 +47,7 @@ def settings_for(name: str, base_url: str, **overrides: Any) -> Any:
         "request_timeout": 3,
     }
     if name == "svd":
-        values["workflow"] = str(REPO / "config" / "svd_workflow.json")
-        values["text_workflow"] = str(REPO / "config" / "svd_text_workflow.json")
+        values["text_workflow"] = str(SVD_TEXT_WORKFLOW)
     key = overrides.pop("api_key", DEFAULT_KEYS.get(name))
     values.update(overrides)
     settings = backend_class(name).settings_model(**values)

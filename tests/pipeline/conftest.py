@@ -68,7 +68,6 @@ def base_config(sandboxes: dict[str, SandboxServer], output_dir: Path) -> dict[s
             timeout=20,
             request_timeout=3,
         )
-    vg["backends"]["svd"]["workflow"] = str(REPO / "config" / "svd_workflow.json")
     return raw
 
 

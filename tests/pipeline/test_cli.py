@@ -124,55 +124,9 @@ def test_submit_refuses_a_bad_file_before_enqueueing(make_stack, tmp_path):
     assert stack.generator().store.recent_jobs() == []
 
 
-def test_up_demo_runs_the_whole_stack(tmp_path, redis_server):
-    env = clean_env(VIDEOGEN_OUTPUT_DIR=str(tmp_path / "output"))
-    out = videogen("up", "--demo", "--run-dir", str(tmp_path / "var"), env=env, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "(embedded)" in out.stdout and "flower:" in out.stdout
-    assert out.stdout.count(" ok ") == 4
-    videos = list((tmp_path / "output").rglob("*.mp4"))
-    assert len(videos) == 4
-    assert (tmp_path / "var" / "redis" / "appendonly.aof").exists() or list(
-        (tmp_path / "var" / "redis").glob("appendonlydir/*")
-    )
-
-
 def test_worker_for_a_real_backend_without_a_key_is_refused_at_start():
     out = videogen("worker", "runway")  # the sample config holds only a placeholder
     assert out.returncode != 0
     assert "runway has no API key" in out.stderr and "placeholder" in out.stderr
     unknown = videogen("worker", "kling")
     assert unknown.returncode != 0 and "unknown backend 'kling'" in unknown.stderr
-
-
-def test_up_stops_everything_cleanly_on_ctrl_c(tmp_path):
-    import signal
-    import time
-
-    import psutil
-    import redis
-
-    env = clean_env(VIDEOGEN_OUTPUT_DIR=str(tmp_path / "output"))
-    up = subprocess.Popen(
-        [sys.executable, "-m", "videogen", "up", "--no-flower", "--run-dir", str(tmp_path / "var")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = up.stdout.readline()
-        lines.append(line)
-        if "press Ctrl-C" in line or not line:
-            break
-    assert "press Ctrl-C" in lines[-1], "".join(lines)
-    children = psutil.Process(up.pid).children(recursive=True)
-    names = " ".join(" ".join(c.cmdline()) for c in children)
-    assert "redis-server" in names and "worker router" in names and "worker runway" in names
-    assert redis.Redis(port=6399).ping()
-
-    up.send_signal(signal.SIGINT)
-    assert up.wait(60) == 0
-    gone, alive = psutil.wait_procs(children, timeout=30)
-    assert alive == []
-    with pytest.raises(redis.ConnectionError):
-        redis.Redis(port=6399, socket_connect_timeout=1).ping()

@@ -15,14 +15,14 @@ import json
 import uuid
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from pydantic import Field
 
 from ..capabilities import Capabilities, ImageInput, ModeSpec
 from ..config import BackendSettings
-from ..constants import COMFYUI_BASE_URL
+from ..constants import COMFYUI_BASE_URL, DEFAULT_SVD_WORKFLOW
 from ..errors import ConfigError, MalformedResponseError
 from ..media import ImageData, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
@@ -35,8 +35,11 @@ PROMPT_MAX_CHARS = 2000
 
 
 class SVDSettings(BackendSettings):
-    workflow: str = "config/svd_workflow.json"
-    """Image-to-video workflow template (ComfyUI API format, ``{{placeholders}}``)."""
+    path_fields: ClassVar[tuple[str, ...]] = ("workflow", "text_workflow")
+
+    workflow: str = str(DEFAULT_SVD_WORKFLOW)
+    """Image-to-video workflow template (ComfyUI API format, ``{{placeholders}}``); the one
+    shipped with videogen unless set. A relative path is relative to the config file."""
     text_workflow: str | None = None
     """A template with a text-to-image stage before SVD; when set, text-only scenes are taken."""
     checkpoint: str = "svd_xt_1_1.safetensors"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import click
@@ -51,9 +52,11 @@ def sandbox_command(host: str, port_base: int | None, only: tuple[str, ...]) -> 
     except OSError as exc:
         raise click.ClickException(f"could not start the sandboxes: {exc}") from exc
     _describe(servers)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
+        stop.wait()
         click.echo("Stopping the sandboxes.")
     finally:
         for server in servers.values():

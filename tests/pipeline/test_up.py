@@ -1,0 +1,282 @@
+"""`videogen up` as a user meets it: the quick start in two terminals, a supervisor that
+restarts what crashes, a stop that leaves nothing behind, and an installed wheel that works
+outside the repository. Every test drives the real command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis
+
+from videogen.api import VideoGenerator
+from videogen.constants import EMBEDDED_REDIS_PORT
+
+from .conftest import REPO
+from .test_cli import clean_env
+
+REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+REPORT_ENV = "VIDEOGEN_UP_REPORT"
+"""Where the quick-start test writes its figures (batch seconds before and after `health`)."""
+
+
+class Up:
+    """One `videogen up` subprocess, its output in a file, and every process it started."""
+
+    def __init__(
+        self,
+        *args: str,
+        run_dir: Path,
+        cwd: Path,
+        env: dict[str, str],
+        python: str = sys.executable,
+    ):
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.out = run_dir / f"up-{time.monotonic_ns()}.out"
+        self.cmd = [python, "-m", "videogen", "up", "--run-dir", str(run_dir), *args]
+        with self.out.open("wb") as out:
+            self.process = subprocess.Popen(
+                self.cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def text(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.text())
+            if found:
+                return found
+            assert self.process.poll() is None, f"up exited early:\n{self.text()}"
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.text()}")
+
+    def tree(self) -> list[psutil.Process]:
+        me = psutil.Process(self.process.pid)
+        return [me, *me.children(recursive=True)]
+
+    def child(self, fragment: str) -> psutil.Process:
+        return next(p for p in self.tree()[1:] if fragment in " ".join(p.cmdline()))
+
+    def sandboxes(self) -> dict[str, str]:
+        """Backend name -> the sandbox's root URL (its control routes live there)."""
+        found = re.findall(r"sandbox:\s+(\w+)\s+(http://127\.0\.0\.1:\d+)", self.text())
+        return dict(found)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for proc in self._leftovers():
+            proc.kill()
+
+    def _leftovers(self) -> list[psutil.Process]:
+        run = str(self.out.parent)
+        return [
+            p for p in psutil.process_iter(["cmdline"]) if run in " ".join(p.info["cmdline"] or [])
+        ]
+
+
+def videogen(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, "-m", "videogen", *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
+    )  # fmt: skip
+
+
+def write_scenes(path: Path, prompts: list[str]) -> Path:
+    path.write_text(json.dumps([{"prompt": p, "duration": 5} for p in prompts]))
+    return path
+
+
+def vendor_jobs(up: Up) -> list[dict]:
+    jobs = []
+    for url in up.sandboxes().values():
+        jobs.extend(httpx.get(f"{url}/__sandbox__/records", timeout=5).json()["jobs"])
+    return jobs
+
+
+def set_knobs(up: Up, **knobs: float) -> None:
+    for url in up.sandboxes().values():
+        httpx.post(f"{url}/__sandbox__/knobs", json=knobs, timeout=5).raise_for_status()
+
+
+def no_tracebacks(run_dir: Path) -> dict[str, str]:
+    logs = [*run_dir.glob("log/*.log"), *run_dir.glob("redis/*.log")]
+    return {p.name: p.read_text(errors="replace") for p in logs if "Traceback" in p.read_text()}
+
+
+def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
+    """README: `up` in one terminal (the repo, its config); health, submit, status, stats
+    from another folder with no config file. `health` must neither lie nor poison routing."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = clean_env(VIDEOGEN_OUTPUT_DIR=str(tmp_path / "output"))
+    up = Up("--no-flower", run_dir=tmp_path / "var", cwd=REPO, env=env)
+    try:
+        up.wait_for("press Ctrl-C")
+        client = clean_env()
+
+        def batch(name: str) -> tuple[float, str]:
+            scenes = write_scenes(elsewhere / f"{name}.json", [f"{name} {i}" for i in range(4)])
+            started = time.monotonic()
+            out = videogen("submit", str(scenes), "--wait", cwd=elsewhere, env=client)
+            assert out.returncode == 0, out.stdout + out.stderr
+            return time.monotonic() - started, out.stdout.split()[1].rstrip(":")
+
+        before, _ = batch("before")
+        health = videogen("health", cwd=elsewhere, env=client)
+        assert health.returncode == 0, health.stdout + health.stderr
+        assert "probed now by the running stack" in health.stdout
+        assert health.stdout.count(" healthy ") == 4 and "UNHEALTHY" not in health.stdout
+        # The client has no config file (defaults: `priority`); the stack runs the repo's.
+        assert health.stderr.count("\n") == 1
+        assert "strategy priority (stack: least_loaded)" in health.stderr
+        circuits = redis.Redis.from_url(REDIS_URL).keys("vg:circuit:*")
+        after, job = batch("after")
+
+        status = json.loads(videogen("status", job, "--json", cwd=elsewhere, env=client).stdout)
+        assert [s["state"] for s in status] == ["succeeded"] * 4
+        assert all(Path(s["result"]["video_path"]).is_absolute() for s in status)
+        stats = videogen("stats", "--json", cwd=elsewhere, env=client)
+        assert stats.returncode == 0, stats.stderr
+        backends = json.loads(stats.stdout)["backends"]
+        assert sum(b["succeeded"] for b in backends.values()) == 8
+        assert sum(b["failovers"] + b["errors"] for b in backends.values()) == 0
+        assert len(vendor_jobs(up)) == 8
+        figures = {"batch_before_s": before, "batch_after_s": after, "ratio": after / before}
+        print(f"quick start: {json.dumps(figures)}; circuit records after health: {circuits}")
+        if os.environ.get(REPORT_ENV):
+            Path(os.environ[REPORT_ENV]).write_text(json.dumps(figures, indent=2))
+    finally:
+        up.stop()
+
+
+def short_timings(tmp_path: Path) -> Path:
+    """The sample config with recovery timings a test can wait for."""
+    raw = json.loads((REPO / "config" / "config.json").read_text())
+    raw["video_generation"].update(
+        lease_ttl=3, route_claim_timeout=3, sweep_interval=1, health_check_interval=2,
+        retry_base_delay=0.05, output_dir=str(tmp_path / "output"),
+    )  # fmt: skip
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_up_restarts_each_killed_child_and_every_scene_succeeds_once(tmp_path):
+    config = short_timings(tmp_path)
+    up = Up("--no-flower", "--config", str(config), run_dir=tmp_path / "var", cwd=tmp_path,
+            env=clean_env())  # fmt: skip
+    try:
+        up.wait_for("press Ctrl-C")
+        set_knobs(up, run_seconds=1.5, queue_seconds=0.05)
+        generator = VideoGenerator(str(config), redis_url=REDIS_URL)
+        prompts = [f"shot {i}" for i in range(14)]
+        job = generator.submit([{"prompt": p, "duration": 5} for p in prompts])
+        kills = [("worker runway", "worker-runway"), ("worker router", "worker-router"),
+                 ("videogen beat", "beat")]  # fmt: skip
+        for fragment, name in kills:
+            up.child(fragment).kill()
+            up.wait_for(rf"{name} restarted \(restart 1\)", timeout=60)
+            assert up.process.poll() is None
+        results = generator.wait(job, timeout=180)
+        assert [r["success"] for r in results] == [True] * len(prompts), results
+        jobs = vendor_jobs(up)
+        per_prompt = {p: sum(1 for j in jobs if j["prompt"] == p) for p in prompts}
+        assert per_prompt == {p: 1 for p in prompts}, per_prompt  # 0 duplicate vendor jobs
+        assert up.process.poll() is None, up.text()
+    finally:
+        up.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_up_leaves_no_process_behind_on_a_stop_signal(tmp_path, sig):
+    run_dir = tmp_path / "var"
+    args = ("--config", str(short_timings(tmp_path)))
+    up = Up(*args, run_dir=run_dir, cwd=tmp_path, env=clean_env())
+    try:
+        up.wait_for("press Ctrl-C")
+        if sig == signal.SIGHUP:  # also: a SIGKILLed `up` is cleaned up by the next one
+            orphans = up.tree()[1:]
+            up.process.kill()
+            up.process.wait()
+            up = Up(*args, run_dir=run_dir, cwd=tmp_path, env=clean_env())
+            up.wait_for("press Ctrl-C")
+            assert re.search(r"cleaned up \d+ process\(es\) left by a previous", up.text())
+            assert not [p for p in orphans if p.is_running() and p.status() != "zombie"]
+        tree = up.tree()
+        names = " ".join(" ".join(p.cmdline()) for p in tree)
+        assert "redis-server" in names and "worker router" in names and "flower" in names
+        assert "celery" in names  # beat's and Flower's own children: grandchildren of `up`
+        up.process.send_signal(sig)
+        assert up.process.wait(30) == 0, up.text()
+        _, alive = psutil.wait_procs(tree, timeout=30)
+        assert [p for p in alive if p.status() != "zombie"] == []
+        assert no_tracebacks(run_dir) == {}
+        assert "stopped" in up.text() and "Traceback" not in up.text()
+        assert not (run_dir / "run" / "up.json").exists()
+    finally:
+        up.stop()
+
+
+def test_installed_wheel_runs_the_demo_and_takes_submits_outside_the_repo(tmp_path):
+    """The built wheel in a fresh venv: `up --demo` in an empty folder, then `up` there and a
+    submit from a third folder, with no config file anywhere."""
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    wheel = next(dist.glob("videogen-*.whl"))
+    install = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+         "--disable-pip-version-check", str(wheel)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    python = str(venv / "bin" / "python")
+    empty, third = tmp_path / "empty", tmp_path / "third"
+    empty.mkdir()
+    third.mkdir()
+    env = clean_env()
+    demo = subprocess.run(
+        [python, "-m", "videogen", "up", "--demo", "--no-flower"],
+        cwd=empty, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert demo.stdout.count(" ok ") == 4
+    assert len(list((empty / "output").rglob("*.mp4"))) == 4
+    redis_dir = empty / "var" / "redis"  # the embedded Redis kept its data (AOF) there
+    assert (redis_dir / "appendonly.aof").exists() or list(redis_dir.glob("appendonlydir/*"))
+    up = Up("--no-flower", run_dir=empty / "var", cwd=empty, env=env, python=python)
+    try:
+        up.wait_for("press Ctrl-C")
+        scenes = write_scenes(third / "scenes.json", ["a lighthouse", "a harbour"])
+        out = subprocess.run(
+            [python, "-m", "videogen", "submit", str(scenes), "--wait", "--json"],
+            cwd=third, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        results = json.loads(out.stdout)["results"]
+        assert [r["success"] for r in results] == [True, True]
+        assert all(Path(r["video_path"]).is_file() for r in results)
+        assert all(str(empty / "output") in r["video_path"] for r in results)
+    finally:
+        up.stop()
