@@ -84,8 +84,11 @@ def _generator(ctx: click.Context) -> Any:
         ) from None
     differences = generator.config_differences()
     if differences:
+        mine = (
+            "the defaults (no config file)" if settings.source.startswith("<") else settings.source
+        )
         click.echo(
-            f"note: the running stack's config differs from {settings.source} "
+            f"note: the running stack's config differs from {mine} "
             f"({'; '.join(differences)}); showing and using the stack's",
             err=True,
         )

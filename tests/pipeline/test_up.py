@@ -280,3 +280,34 @@ def test_installed_wheel_runs_the_demo_and_takes_submits_outside_the_repo(tmp_pa
         assert all(str(empty / "output") in r["video_path"] for r in results)
     finally:
         up.stop()
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def route(self, scene_id: str, countdown: float = 0.0) -> None:
+        self.sent.append(("route", scene_id))
+
+    def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
+        self.sent.append(("generate", backend, scene_id))
+
+
+def test_a_probe_without_a_key_never_writes_a_verdict(redis_server, sandboxes):
+    """What made `videogen health` poison routing: a keyless client's verdict in Redis."""
+    from videogen.config import build_settings
+    from videogen.pipeline import Pipeline
+    from videogen.store import Store
+
+    from .conftest import clear_state
+
+    clear_state(redis_server.url)
+    raw = json.loads((REPO / "config" / "config.json").read_text())
+    raw["video_generation"]["backends"]["svd"]["base_url"] = sandboxes["svd"].base_url
+    keyless = Pipeline(build_settings(raw, env={}), Store.from_url(redis_server.url), Recording())
+    reports = keyless.probe_all()
+    assert not reports["runway"]["healthy"] and reports["svd"]["healthy"]
+    store = keyless.store
+    assert [store.health(n) for n in ("runway", "pika", "luma")] == [None, None, None]
+    assert [store.circuit(n).failures for n in ("runway", "pika", "luma")] == [0, 0, 0]
+    assert store.health("svd")["healthy"]  # needs no key: its verdict is real
