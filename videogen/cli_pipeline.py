@@ -385,12 +385,14 @@ def _celery_child(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "celery", *args], stdin=subprocess.DEVNULL)
 
 
-def _wait_child(process: subprocess.Popen[bytes], stop: threading.Event) -> int:
-    """Wait for a child; once ``stop`` is set, terminate it, and kill it after the grace."""
+def _wait_child(
+    process: subprocess.Popen[bytes], stop: threading.Event, sig: int = signal.SIGTERM
+) -> int:
+    """Wait for a child; once ``stop`` is set, send it ``sig``, and kill it after the grace."""
     while process.poll() is None and not stop.wait(0.2):
         pass
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(sig)
         try:
             process.wait(CHILD_STOP_GRACE)
         except subprocess.TimeoutExpired:
@@ -432,9 +434,11 @@ def flower_command(ctx: click.Context, address: str, port: int) -> None:
     stop = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
-    # Flower itself can outlive a SIGTERM (its event thread): it runs as our child, and we
-    # make sure it is gone.
-    code = _wait_child(_celery_child(args), stop)
+    # Flower's own SIGTERM handler raises SystemExit wherever it lands (seen inside the
+    # interpreter's shutdown, with a traceback) and can leave it hanging on its threads. It
+    # keeps nothing worth saving (its state is in memory, rebuilt from worker events), so it
+    # runs as our child and is stopped with SIGKILL.
+    code = _wait_child(_celery_child(args), stop, signal.SIGKILL)
     sys.exit(0 if stop.is_set() else code)
 
 
