@@ -35,10 +35,6 @@ def resolve_settings(config: Mapping[str, Any] | Settings | str | Path | None) -
     return load_config(config)
 
 
-def redis_url_for(settings: Settings) -> str:
-    return settings.redis
-
-
 class VideoGenerator:
     """Submit scenes to the running pipeline and read its state."""
 
@@ -49,7 +45,7 @@ class VideoGenerator:
         redis_url: str | None = None,
     ) -> None:
         self.settings = resolve_settings(config)
-        url = redis_url or redis_url_for(self.settings)
+        url = redis_url or self.settings.redis
         self.store = Store.from_url(url)
         self.dispatcher = CeleryDispatcher(celery_app(url))
         self.pipeline = Pipeline(self.settings, self.store, self.dispatcher)
@@ -118,22 +114,15 @@ class VideoGenerator:
         the stack's own endpoints and keys) and report what it found. Without an answer
         within ``timeout`` seconds, report the latest stored results (``fresh`` is false)."""
         fresh = await asyncio.to_thread(self.request_probe, timeout)
-        status = {n: s for n, s in self.get_backend_status().items() if s["enabled"]}
-        healthy = sum(1 for s in status.values() if s["healthy"])
-        overall = "healthy" if healthy == len(status) else "degraded" if healthy else "unhealthy"
-        reports = {
-            name: {
-                "healthy": s["healthy"],
-                "detail": s["health_detail"],
-                "checked_at": s["checked_at"],
-            }
-            for name, s in status.items()
-        }
+        status = self.get_backend_status()
+        enabled = [s for s in status.values() if s["enabled"]]
+        healthy = sum(1 for s in enabled if s["healthy"])
+        overall = "healthy" if healthy == len(enabled) else "degraded" if healthy else "unhealthy"
         return {
             "overall_status": overall,
             "healthy_backends": healthy,
             "fresh": fresh,
-            "backends": reports,
+            "backends": status,
         }
 
     def request_probe(self, timeout: float = PROBE_WAIT) -> bool:

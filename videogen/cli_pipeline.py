@@ -23,13 +23,13 @@ from .config import Settings, load_config
 from .constants import DEMO_SCENES, ROUTER_QUEUE, WORKER_ROLE_ENV
 from .errors import ConfigError, SceneValidationError, VideoGenError
 from .models import SceneState
+from .stopping import STOP_SIGNALS, stop_event
 
 CHILD_STOP_GRACE = 10.0
 """Seconds celery beat or Flower gets to stop before it is killed (beat ignores SIGTERM
 while it retries a lost Redis connection; Flower can hang on its event thread)."""
 REDIS_CHECK_TIMEOUT = 3.0
 """Seconds a client command waits for Redis before it says it cannot reach it."""
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 P = ParamSpec("P")
 R = TypeVar("R")
 _BAR = {
@@ -240,9 +240,9 @@ def health_command(ctx: click.Context, as_json: bool) -> None:
 
     generator = _generator(ctx)
     report = asyncio.run(generator.health_check())
-    status = generator.get_backend_status()
+    status = report["backends"]
     if as_json:
-        _dump({**report, "backends": status})
+        _dump(report)
         return
     if report["fresh"]:
         click.echo("probed now by the running stack")
@@ -364,9 +364,7 @@ def beat_command(ctx: click.Context, schedule: str) -> None:
         os.environ["VIDEOGEN_CONFIG"] = settings.source  # the beat child reads it at import
     store = Store.from_url(settings.redis)
     token = new_token()
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event()
     while not store.hold_lock("beat", token, ttl=30):
         click.echo("another beat is running; standing by", err=True)
         if stop.wait(10):
@@ -431,9 +429,7 @@ def flower_command(ctx: click.Context, address: str, port: int) -> None:
     args = ["-A", "workers.app", "flower", f"--address={address}", f"--port={port}"]
     if auth:
         args.append(f"--basic-auth={auth}")
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event()
     # Flower's own SIGTERM handler raises SystemExit wherever it lands (seen inside the
     # interpreter's shutdown, with a traceback) and can leave it hanging on its threads. It
     # keeps nothing worth saving (its state is in memory, rebuilt from worker events), so it
@@ -460,9 +456,7 @@ def metrics_command(ctx: click.Context, address: str, port: int) -> None:
     registry.register(PipelineCollector(settings, Store.from_url(settings.redis)))
     start_http_server(port, addr=address, registry=registry)
     click.echo(f"metrics on http://{address}:{port}/metrics")
-    stop = threading.Event()
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event()
     stop.wait()
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
 from videogen.sandbox.server import DEFAULT_KEYS, SANDBOX_NAMES, SandboxServer, start_sandboxes
+from videogen.stopping import stop_event
 
 
 def _ports(port_base: int | None, names: list[str]) -> dict[str, int]:
@@ -52,9 +50,7 @@ def sandbox_command(host: str, port_base: int | None, only: tuple[str, ...]) -> 
     except OSError as exc:
         raise click.ClickException(f"could not start the sandboxes: {exc}") from exc
     _describe(servers)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event()
     try:
         stop.wait()
         click.echo("Stopping the sandboxes.")
