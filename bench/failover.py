@@ -115,7 +115,7 @@ def _settle(stack: VideogenStack, scene_ids: list[str], limit: float) -> list[di
     try:
         return wait_scenes(store, scene_ids, limit)
     except TimeoutError:
-        return store.scenes(scene_ids)
+        return [scene.as_dict() for scene in store.scenes(scene_ids)]
 
 
 class _CircuitWatch:

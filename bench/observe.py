@@ -6,6 +6,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from videogen import redis_keys as keys
 from videogen.models import SceneState
 from videogen.sandbox import SandboxServer
 from videogen.store import Store
@@ -17,7 +18,7 @@ JOB_POLL = 0.2
 
 def wait_scene(store: Store, scene_id: str, timeout: float) -> dict[str, Any]:
     """Block until one scene is terminal; returns its record."""
-    key = f"vg:scene:{scene_id}"
+    key = keys.scene(scene_id)
     deadline = time.monotonic() + timeout
     while store.r.hget(key, "state") not in _TERMINAL:
         if time.monotonic() > deadline:
@@ -25,7 +26,7 @@ def wait_scene(store: Store, scene_id: str, timeout: float) -> dict[str, Any]:
         time.sleep(SCENE_POLL)
     scene = store.scene(scene_id)
     assert scene is not None
-    return scene
+    return scene.as_dict()
 
 
 _TERMINAL = {s.value for s in SceneState if s.terminal}
@@ -44,13 +45,13 @@ def wait_scenes(store: Store, scene_ids: list[str], timeout: float) -> list[dict
             raise TimeoutError(f"{len(pending)} scenes not finished after {timeout} s")
         if pending:
             time.sleep(JOB_POLL)
-    return store.scenes(scene_ids)
+    return [scene.as_dict() for scene in store.scenes(scene_ids)]
 
 
 def _states(store: Store, scene_ids: list[str]) -> list[str | None]:
     pipe = store.r.pipeline(transaction=False)
     for scene_id in scene_ids:
-        pipe.hget(f"vg:scene:{scene_id}", "state")
+        pipe.hget(keys.scene(scene_id), "state")
     return list(pipe.execute())
 
 

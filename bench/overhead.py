@@ -7,18 +7,25 @@ baseline is a bare two-task Celery chain with the same pools (1 thread, then 4) 
 - latency: scenes one at a time, each submitted when the last is stored; submit to stored file
   (the scene's ``finished_at``, set after the file and its metadata are written), minus the
   vendor job's own time in the sandbox;
-- throughput: a batch submitted at once; scenes per second from submit to the last stored file.
+- throughput: a batch submitted at once; scenes per second from submit to the last stored file;
+- Redis commands per scene: ``INFO commandstats`` (Lua scripts' inner calls included) over a
+  batch of ``COUNTED`` scenes, after ``CONFIG RESETSTAT``, minus the benchmark's own commands
+  (it waits with one ``SCARD``/``HLEN`` every half second); the idle workers' background
+  commands (Celery's ``BRPOP`` loops) over the same time are included, as they are for the
+  baseline.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from celery import Celery
 
 from videogen.queue import celery_app
+from videogen.redis_keys import LIVE
 
 from . import baseline_app as base
 from .observe import jobs_by_prompt, vendor_jobs, vendor_seconds, wait_scene, wait_scenes
@@ -33,6 +40,9 @@ WARMUP = 5
 TIMEOUT = 300.0
 TARGET_P50_MS = 20.0
 TARGET_RATE_RATIO = 0.5
+COUNTED = 200
+"""Scenes (or chains) in the batch whose Redis commands are counted."""
+TARGET_COMMANDS = 50.0
 
 
 def run(svc: Services, profile: Profile) -> dict[str, Any]:
@@ -44,10 +54,12 @@ def run(svc: Services, profile: Profile) -> dict[str, Any]:
         "p50_ratio": ratio(med["videogen_p50_ms"], med["baseline_p50_ms"]),
         "p99_ratio": ratio(med["videogen_p99_ms"], med["baseline_p99_ms"]),
         "rate_ratio": ratio(med["videogen_scenes_per_s"], med["baseline_scenes_per_s"]),
+        "commands_ratio": ratio(med["videogen_commands"], med["baseline_commands"]),
     }
     targets = {
         "p50_overhead_under_20ms": summary["videogen_p50_ms"] < TARGET_P50_MS,
         "throughput_at_least_half_baseline": summary["rate_ratio"] >= TARGET_RATE_RATIO,
+        "redis_commands_per_scene_at_most_50": summary["videogen_commands"] <= TARGET_COMMANDS,
     }
     params = {
         "batch": profile.overhead_batch,
@@ -89,7 +101,8 @@ def _videogen(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
             _videogen_one(svc, generator, f"o{rep}s{i}") for i in range(profile.overhead_sequential)
         ]
         rate = _videogen_batch(generator, text_scenes(f"o{rep}b", profile.overhead_batch))
-    return _summary(latencies, rate)
+        commands = _videogen_commands(generator, text_scenes(f"o{rep}c", COUNTED))
+    return {**_summary(latencies, rate), **commands}
 
 
 def _videogen_one(svc: Services, generator: Any, tag: str) -> float:
@@ -113,6 +126,46 @@ def _videogen_batch(generator: Any, scenes: list[dict[str, Any]]) -> float:
     return len(records) / (max(float(r["finished_at"]) for r in records) - started)
 
 
+def _videogen_commands(generator: Any, scenes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Redis commands per scene over a batch (see the module's docstring)."""
+    client = generator.store.r
+    counter = CommandCount(client)
+    generator.submit(scenes)
+    polls = _wait_until(lambda: client.scard(LIVE) == 0, "counted batch")
+    return counter.per_item(len(scenes), own={"scard": polls})
+
+
+def _wait_until(done: Callable[[], bool], what: str) -> int:
+    """Poll ``done`` (one Redis command) every half second; returns how many times it ran."""
+    deadline = time.monotonic() + TIMEOUT
+    polls = 1
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"overhead: {what} did not finish")
+        time.sleep(0.5)
+        polls += 1
+    return polls
+
+
+class CommandCount:
+    """Counts every command the Redis server ran from now on (all clients, Lua inner calls
+    included), by command name."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        client.config_resetstat()
+
+    def per_item(self, items: int, own: dict[str, int]) -> dict[str, Any]:
+        stats = self.client.info("commandstats")
+        calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+        calls["info"] = calls.get("info", 1) - 1
+        for name, count in own.items():
+            calls[name] = calls.get(name, 0) - count
+        calls = {name: n for name, n in calls.items() if n > 0}
+        by_command = {name: round(n / items, 2) for name, n in sorted(calls.items())}
+        return {"commands": sum(calls.values()) / items, "commands_by_name": by_command}
+
+
 # -- baseline ------------------------------------------------------------------------------
 
 
@@ -130,7 +183,8 @@ def _baseline(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
         chain.batch(WARMUP)
         latencies = [chain.one() for _ in range(profile.overhead_sequential)]
         rate = chain.batch(profile.overhead_batch)
-    return _summary(latencies, rate)
+        commands = chain.counted(COUNTED)
+    return {**_summary(latencies, rate), **commands}
 
 
 class _Chain:
@@ -149,6 +203,16 @@ class _Chain:
     def done(self, number: int) -> float | None:
         value = self.client.hget(base.DONE_KEY, str(number))
         return float(value) if value is not None else None
+
+    def counted(self, count: int) -> dict[str, Any]:
+        """Redis commands per chain over a batch (the videogen batch's method)."""
+        counter = CommandCount(self.client)
+        for _ in range(count):
+            self.send()
+        polls = _wait_until(
+            lambda: self.client.hlen(base.DONE_KEY) >= self.number, "baseline counted batch"
+        )
+        return counter.per_item(count, own={"hlen": polls})
 
     def one(self) -> float:
         started = time.time()

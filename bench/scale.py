@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from videogen import redis_keys as rkeys
 from videogen.api import VideoGenerator
 from videogen.models import SceneState
 from videogen.queue import celery_app
@@ -149,8 +150,8 @@ def _wait_routed(generator: VideoGenerator, job_ids: list[str]) -> list[dict[str
     deadline = time.monotonic() + TIMEOUT
     while True:
         scenes = store.scenes(ids)
-        if all(s["state"] != SceneState.PENDING for s in scenes):
-            return scenes
+        if all(s.state is not SceneState.PENDING for s in scenes):
+            return [s.as_dict() for s in scenes]
         if time.monotonic() > deadline:
             raise TimeoutError("the router did not drain the backlog")
         time.sleep(1.0)
@@ -219,6 +220,7 @@ def _finished(svc: Services, profile: Profile, rep: int) -> dict[str, float]:
 def _key_bytes(generator: VideoGenerator, job_id: str) -> int:
     """``MEMORY USAGE`` of every key the job's scenes own (records and attempt lists)."""
     client = generator.store.r
-    keys = [f"vg:scene:{sid}" for sid in generator.store.job_scene_ids(job_id)]
-    keys += [f"{key}:attempts" for key in keys] + [f"vg:job:{job_id}", f"vg:job:{job_id}:scenes"]
-    return sum(client.memory_usage(key) or 0 for key in keys)
+    ids = generator.store.job_scene_ids(job_id)
+    owned = [k for sid in ids for k in (rkeys.scene(sid), rkeys.attempts(sid))]
+    owned += [rkeys.job(job_id), rkeys.job_scenes(job_id)]
+    return sum(client.memory_usage(key) or 0 for key in owned)

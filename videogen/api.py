@@ -16,8 +16,9 @@ from . import stackview
 from .config import Settings, build_settings, load_config
 from .errors import VideoGenError
 from .models import Scene, SceneState
-from .pipeline import Pipeline, result_summary
+from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app
+from .record import SceneRecord
 from .scenes import parse_scenes
 from .stackview import PublishedBackend, PublishedStack
 from .store import Store, new_token
@@ -76,15 +77,20 @@ class VideoGenerator:
         stack = self.stack()
         return self.pipeline.submit(parsed, stack.capabilities() if stack else None)
 
+    def records(self, job_id: str) -> list[SceneRecord]:
+        """Every scene of a job as stored, in order."""
+        return self.store.scenes(self.store.job_scene_ids(job_id))
+
     def job_status(self, job_id: str) -> list[dict[str, Any]]:
         """Every scene of a job, with its state, backend, tries and result."""
-        scenes = self.store.scenes(self.store.job_scene_ids(job_id))
-        for scene in scenes:
-            scene["attempts"] = self.store.attempts(scene["id"])
-        return scenes
+        return [
+            {**record.as_dict(), "attempts": self.store.attempts(record.id)}
+            for record in self.records(job_id)
+        ]
 
     def results(self, job_id: str) -> list[dict[str, Any]]:
-        return [result_summary(s) for s in self.job_status(job_id)]
+        """One result per scene, in the original design's shape."""
+        return [result_summary(record) for record in self.records(job_id)]
 
     def wait(
         self, job_id: str, timeout: float | None = None, poll: float = 0.25
@@ -92,9 +98,9 @@ class VideoGenerator:
         """Block until every scene of the job is terminal (or ``timeout`` passes)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            scenes = self.store.scenes(self.store.job_scene_ids(job_id))
-            if all(SceneState(s["state"]).terminal for s in scenes):
-                return self.results(job_id)
+            records = self.records(job_id)
+            if all(record.finished for record in records):
+                return [result_summary(record) for record in records]
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             time.sleep(poll)
@@ -179,13 +185,33 @@ class VideoGenerator:
         }
 
 
+def result_summary(record: SceneRecord) -> dict[str, Any]:
+    """One scene's outcome in the original design's result shape."""
+    result = record.result or {}
+    succeeded = record.state is SceneState.SUCCEEDED
+    return {
+        "index": record.index,
+        "scene_id": record.id,
+        "task_id": record.id,
+        "success": succeeded,
+        "state": record.state.value,
+        "video_path": result.get("video_path"),
+        "backend_used": record.backend,
+        "error": None if succeeded else record.error,
+        "effective_duration": (result.get("effective") or {}).get("duration"),
+        "effective_resolution": (result.get("effective") or {}).get("resolution"),
+        "requested_duration": record.spec.duration,
+        "route_reason": record.route_reason,
+    }
+
+
 def _stats(raw: dict[str, float], status: dict[str, Any]) -> dict[str, Any]:
     succeeded = raw.get("succeeded", 0.0)
     failed = raw.get("failed", 0.0)
     finished = succeeded + failed
     errors = raw.get("errors", 0.0)
     submitted = raw.get("submitted", 0.0)
-    latency_n = raw.get("latency_count", 0.0)
+    latency_n = succeeded
     return {
         "succeeded": int(succeeded),
         "failed": int(failed),

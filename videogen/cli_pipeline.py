@@ -23,6 +23,7 @@ from .config import Settings, load_config
 from .constants import DEMO_SCENES, ROUTER_QUEUE, WORKER_ROLE_ENV
 from .errors import ConfigError, SceneValidationError, VideoGenError
 from .models import SceneState
+from .record import SceneRecord
 from .stopping import STOP_SIGNALS, stop_event
 
 CHILD_STOP_GRACE = 10.0
@@ -72,7 +73,7 @@ def _generator(ctx: click.Context) -> Any:
     """A client of the running stack: fails within seconds, with the reason, when Redis does
     not answer, and says in one line where this config differs from the stack's."""
     from .api import VideoGenerator
-    from .store import check_reachable
+    from .redis_conn import check_reachable
 
     settings = _settings(ctx)
     try:
@@ -166,25 +167,25 @@ def _follow(
     deadline = None if timeout is None else time.monotonic() + timeout
     shown: dict[str, str] = {}
     while True:
-        scenes = generator.store.scenes(generator.store.job_scene_ids(job_id))
-        for scene in scenes:
-            line = _progress_line(scene)
-            if not quiet and shown.get(scene["id"]) != line:
-                shown[scene["id"]] = line
+        records = generator.records(job_id)
+        for record in records:
+            line = _progress_line(record)
+            if not quiet and shown.get(record.id) != line:
+                shown[record.id] = line
                 click.echo(line)
-        if all(SceneState(s["state"]).terminal for s in scenes):
+        if all(record.finished for record in records):
             return list(generator.results(job_id))
         if deadline is not None and time.monotonic() > deadline:
             raise click.ClickException(f"job {job_id} is still running after {timeout:g} s")
         time.sleep(0.3)
 
 
-def _progress_line(scene: dict[str, Any]) -> str:
-    filled = int(_BAR.get(scene["state"], 0) * 20)
+def _progress_line(record: SceneRecord) -> str:
+    filled = int(_BAR.get(record.state, 0) * 20)
     bar = "#" * filled + "-" * (20 - filled)
-    where = f" on {scene['backend']}" if scene.get("backend") else ""
-    tail = f": {scene['error']}" if scene["state"] == "failed" else ""
-    return f"[{bar}] {scene['id']} {scene['state']}{where}{tail}"
+    where = f" on {record.backend}" if record.backend else ""
+    tail = f": {record.error}" if record.state is SceneState.FAILED else ""
+    return f"[{bar}] {record.id} {record.state.value}{where}{tail}"
 
 
 def _print_results(results: list[dict[str, Any]]) -> None:
@@ -211,18 +212,18 @@ def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> Non
         jobs = generator.store.recent_jobs()
         _dump(jobs) if as_json else click.echo("\n".join(jobs) or "no jobs yet")
         return
-    scenes = generator.job_status(job_id)
-    if not scenes:
+    records = generator.records(job_id)
+    if not records:
         raise click.ClickException(f"no job {job_id!r}")
     if as_json:
-        _dump(scenes)
+        _dump(generator.job_status(job_id))
         return
-    for scene in scenes:
-        click.echo(_progress_line(scene))
-        for attempt in scene["attempts"]:
+    for record in records:
+        click.echo(_progress_line(record))
+        for attempt in generator.store.attempts(record.id):
             click.echo(f"      tried {attempt['backend']}: {attempt['error']}")
-        if scene.get("result"):
-            click.echo(f"      file: {scene['result']['video_path']}")
+        if record.result:
+            click.echo(f"      file: {record.result['video_path']}")
 
 
 @click.command()

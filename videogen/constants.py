@@ -51,3 +51,8 @@ WORKER_ROLE_ENV = "VIDEOGEN_WORKER_ROLE"
 SANDBOX_HOST_ENV = "VIDEOGEN_SANDBOX_HOST"
 """When set (docker compose does), backends without a key talk to the sandboxes there."""
 SANDBOX_PORT_BASE = 9100
+
+
+def backend_queue(name: str) -> str:
+    """The Celery queue a backend's workers consume."""
+    return f"{BACKEND_QUEUE_PREFIX}{name}"

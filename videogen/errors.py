@@ -169,3 +169,18 @@ class AmbiguousSubmitError(BackendError):
     """The create request was sent but no answer came back: a vendor job may exist."""
 
     action = Action.RESOLVE
+
+
+class CrashLoopError(BackendError):
+    """A scene's generate task kept starting without ending (it kills its worker): the
+    pipeline stops running it there."""
+
+
+class UnfitBackendError(BackendError):
+    """At generate time the backend can no longer take the scene (its config changed since
+    routing): another backend may."""
+
+
+class LeaseLostError(VideoGenError):
+    """Another worker took over this scene's slot (ours had expired): this worker leaves the
+    scene alone. Internal to the generation step."""

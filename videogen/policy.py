@@ -1,7 +1,8 @@
 """What happens after an error, and when a backend's circuit opens (pure functions).
 
 Errors are classified once (each :class:`BackendError` carries an :class:`Action`); this module
-turns that action plus the scene's history into a decision, bounded and with backoff.
+turns that action plus the scene's history into a :class:`~videogen.states.Transition`,
+bounded and with backoff.
 """
 
 from __future__ import annotations
@@ -11,22 +12,7 @@ from enum import StrEnum
 
 from .errors import Action
 from .retry import backoff_delay
-
-
-class Next(StrEnum):
-    RETRY = "retry"
-    """Same backend, after ``delay`` seconds."""
-    REROUTE = "reroute"
-    """Back to the router, excluding every backend tried so far."""
-    FAIL = "fail"
-    """Terminal: the scene failed, with ``reason``."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    next: Next
-    reason: str
-    delay: float = 0.0
+from .states import Event, Transition
 
 
 @dataclass(frozen=True)
@@ -51,8 +37,8 @@ def after_error(
     backend_open: bool = False,
     policy: RetryPolicy = RetryPolicy(),
     jitter: float = 0.5,
-) -> Decision:
-    """The decision after an error of kind ``action`` on the scene's current backend.
+) -> Transition:
+    """What happens to a scene after an error of kind ``action`` on its current backend.
 
     Args:
         retries_here: transient retries already made on this backend for this scene.
@@ -70,20 +56,28 @@ def after_error(
             cap=policy.max_delay,
             jitter=lambda: jitter,
         )
-        return Decision(Next.RETRY, message, delay)
+        return Transition(Event.RETRY, message, delay)
+    return _leave(action, message, retries_here, fallback_enabled)
+
+
+def _leave(action: Action, message: str, retries_here: int, fallback: bool) -> Transition:
+    """Fail the scene, or send it to another backend."""
     if action is Action.FAIL_SCENE:
-        return Decision(Next.FAIL, message)
+        return Transition(Event.FAIL, message)
     if action is Action.RESOLVE:
-        return Decision(
-            Next.FAIL,
+        return Transition(
+            Event.FAIL,
             f"{message}; not resubmitted, so the scene is never paid for twice "
             "(check the vendor's dashboard)",
         )
-    if action is Action.RETRY_SAME:
+    unavailable = action is Action.RETRY_SAME
+    if unavailable:
         message = f"{message} (after {retries_here} retries)"
-    if fallback_enabled:
-        return Decision(Next.REROUTE, message)
-    return Decision(Next.FAIL, message)
+    if fallback:
+        # Unavailable, not unfit: the open circuit keeps it away while it recovers, and the
+        # scene may come back to it later (bounded by max_attempts).
+        return Transition(Event.REROUTE, message, forget=unavailable)
+    return Transition(Event.FAIL, message)
 
 
 class CircuitState(StrEnum):

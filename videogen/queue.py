@@ -1,18 +1,15 @@
 """The Celery edge on the producer side: the app factory and the :class:`Dispatcher`.
 
-Messages carry ids only (a scene id, a backend name): never a scene, never a key.
+Messages carry ids only (a scene id, a backend name): never a scene, never a key. Outcomes
+live on the scene records, so no message asks for a Celery result (``ignore_result``: the
+client does not even subscribe to one).
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from .constants import BACKEND_QUEUE_PREFIX, ROUTER_QUEUE
-
-
-def backend_queue(name: str) -> str:
-    """The queue a backend's workers consume."""
-    return f"{BACKEND_QUEUE_PREFIX}{name}"
+from .constants import ROUTER_QUEUE, backend_queue
 
 
 def celery_app(redis_url: str) -> Celery:
@@ -32,7 +29,11 @@ class CeleryDispatcher:
 
     def route(self, scene_id: str, countdown: float = 0.0) -> None:
         self.app.send_task(
-            "videogen.route", args=[scene_id], queue=ROUTER_QUEUE, countdown=countdown or None
+            "videogen.route",
+            args=[scene_id],
+            queue=ROUTER_QUEUE,
+            countdown=countdown or None,
+            ignore_result=True,
         )
 
     def probe(self, request_id: str, expires: float) -> None:
@@ -48,4 +49,5 @@ class CeleryDispatcher:
             args=[backend, scene_id],
             queue=backend_queue(backend),
             countdown=countdown or None,
+            ignore_result=True,
         )

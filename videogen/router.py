@@ -1,7 +1,8 @@
 """Routing policy (pure): which backend takes a scene next, and why.
 
-The router task reads the shared state into :class:`BackendView` values and calls
-:func:`choose`; nothing here touches Redis, Celery or HTTP.
+The router task reads the shared state into :class:`BackendView` values, calls
+:func:`choose`, and turns the decision into a :class:`~videogen.states.Transition` with
+:func:`after_choice`; nothing here touches Redis, Celery or HTTP.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 from .capabilities import Capabilities, can_take
 from .config import Strategy
 from .models import Scene
+from .states import Event, Transition
+
+ROUTE_RETRY = 2.0
+"""Seconds before a scene that found every capable backend down looks again."""
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,26 @@ def choose(
     if excluded:
         reason += "; skipped " + ", ".join(f"{n} ({why})" for n, why in excluded.items())
     return RouteDecision(best.name, reason, excluded)
+
+
+def exhausted(failures: int, last_error: str | None) -> Transition:
+    """A scene that used up its ``max_attempts`` fails with its last reason."""
+    return Transition(Event.FAIL, f"{last_error or 'no reason recorded'} (after {failures} tries)")
+
+
+def after_choice(
+    decision: RouteDecision, *, last_error: str | None, waited: float, wait_limit: float
+) -> Transition:
+    """Route to the chosen backend; with none, wait for one that is only down for now
+    (for at most ``wait_limit`` seconds since the scene was submitted), else fail."""
+    if decision.backend is not None:
+        return Transition(Event.ROUTE, decision.reason, backend=decision.backend)
+    why = "; ".join(f"{name}: {reason}" for name, reason in decision.excluded.items())
+    reason = f"no backend can take it: {why}"
+    if last_error:
+        reason = f"{last_error} (no other backend: {why})"
+    if not only_for_now(decision):
+        return Transition(Event.FAIL, reason)
+    if waited < wait_limit:
+        return Transition(Event.WAIT, reason, delay=ROUTE_RETRY)
+    return Transition(Event.FAIL, f"{reason}; gave up after waiting {waited:.0f} s")

@@ -10,7 +10,7 @@ import av
 import pytest
 
 from videogen.errors import SceneValidationError
-from videogen.store import LIVE
+from videogen.redis_keys import LIVE
 
 from .conftest import REPO, jobs_of
 

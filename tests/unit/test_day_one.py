@@ -25,7 +25,7 @@ from videogen.stackview import (
     merge,
     publish,
 )
-from videogen.store import check_reachable, safe_url
+from videogen.redis_conn import check_reachable, safe_url
 from videogen.supervise import RestartPolicy, after_exit
 
 REPO = Path(__file__).resolve().parents[2]

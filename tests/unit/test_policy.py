@@ -12,7 +12,6 @@ from videogen.policy import (
     Circuit,
     CircuitPolicy,
     CircuitState,
-    Next,
     RetryPolicy,
     after_error,
     is_open,
@@ -20,6 +19,7 @@ from videogen.policy import (
     on_success,
 )
 from videogen.router import BackendView, choose, only_for_now
+from videogen.states import Event
 
 POLICY = RetryPolicy(max_retries=3, max_rate_limited=10, base_delay=1.0)
 
@@ -27,17 +27,17 @@ POLICY = RetryPolicy(max_retries=3, max_rate_limited=10, base_delay=1.0)
 @pytest.mark.parametrize(
     ("action", "retries", "fallback", "rate_limited", "retry_after", "expected", "delay"),
     [
-        (Action.RETRY_SAME, 0, True, False, None, Next.RETRY, 1.0),
-        (Action.RETRY_SAME, 2, True, False, None, Next.RETRY, 4.0),
-        (Action.RETRY_SAME, 3, True, False, None, Next.REROUTE, 0.0),
-        (Action.RETRY_SAME, 3, False, False, None, Next.FAIL, 0.0),
-        (Action.RETRY_SAME, 5, True, True, 7.0, Next.RETRY, 32.0),  # 429s get a larger budget
-        (Action.RETRY_SAME, 0, True, True, 20.0, Next.RETRY, 20.0),  # Retry-After is a floor
-        (Action.RETRY_SAME, 10, True, True, None, Next.REROUTE, 0.0),
-        (Action.FAILOVER, 0, True, False, None, Next.REROUTE, 0.0),
-        (Action.FAILOVER, 0, False, False, None, Next.FAIL, 0.0),
-        (Action.FAIL_SCENE, 0, True, False, None, Next.FAIL, 0.0),
-        (Action.RESOLVE, 0, True, False, None, Next.FAIL, 0.0),
+        (Action.RETRY_SAME, 0, True, False, None, Event.RETRY, 1.0),
+        (Action.RETRY_SAME, 2, True, False, None, Event.RETRY, 4.0),
+        (Action.RETRY_SAME, 3, True, False, None, Event.REROUTE, 0.0),
+        (Action.RETRY_SAME, 3, False, False, None, Event.FAIL, 0.0),
+        (Action.RETRY_SAME, 5, True, True, 7.0, Event.RETRY, 32.0),  # 429s get a larger budget
+        (Action.RETRY_SAME, 0, True, True, 20.0, Event.RETRY, 20.0),  # Retry-After is a floor
+        (Action.RETRY_SAME, 10, True, True, None, Event.REROUTE, 0.0),
+        (Action.FAILOVER, 0, True, False, None, Event.REROUTE, 0.0),
+        (Action.FAILOVER, 0, False, False, None, Event.FAIL, 0.0),
+        (Action.FAIL_SCENE, 0, True, False, None, Event.FAIL, 0.0),
+        (Action.RESOLVE, 0, True, False, None, Event.FAIL, 0.0),
     ],
 )
 def test_after_error(action, retries, fallback, rate_limited, retry_after, expected, delay):
@@ -51,14 +51,14 @@ def test_after_error(action, retries, fallback, rate_limited, retry_after, expec
         policy=POLICY,
         jitter=0.0,
     )
-    assert decision.next is expected
+    assert decision.event is expected
     assert decision.delay == delay
     assert "boom" in decision.reason
 
 
 @pytest.mark.parametrize(
     ("rate_limited", "fallback", "expected"),
-    [(False, True, Next.REROUTE), (False, False, Next.FAIL), (True, True, Next.RETRY)],
+    [(False, True, Event.REROUTE), (False, False, Event.FAIL), (True, True, Event.RETRY)],
 )
 def test_an_open_circuit_ends_retries_on_that_backend(rate_limited, fallback, expected):
     decision = after_error(
@@ -69,7 +69,7 @@ def test_an_open_circuit_ends_retries_on_that_backend(rate_limited, fallback, ex
         rate_limited=rate_limited,
         backend_open=True,
     )
-    assert decision.next is expected
+    assert decision.event is expected
 
 
 def test_ambiguous_submit_says_it_was_not_resubmitted():

@@ -1,0 +1,183 @@
+"""The generation step, one call at a time: success, a full backend, duplicates, the
+crash-loop guard, ambiguous submits, resumes, and each kind of error."""
+
+from __future__ import annotations
+
+import json
+
+from videogen import redis_keys as keys
+from videogen.generation import LEASE_WAIT, MAX_DELIVERIES, Run
+from videogen.models import SceneState
+from videogen.sandbox.state import HttpFault
+from videogen.states import Event
+
+SCENE = {"prompt": "a lighthouse at dawn", "duration": 5}
+
+
+def _routed(steps, backend="runway", scene=SCENE):
+    """A scene routed to ``backend`` (its generate message taken, not run)."""
+    (scene_id,) = steps.submit(scene)
+    steps.sent.take()
+    steps.store.update(scene_id, tried=[])
+    assert steps.store.apply(scene_id, Event.ROUTE, backend=backend, tried=[backend])
+    steps.store.mark_queued(backend, scene_id)
+    return scene_id
+
+
+def test_generate_stores_a_checked_video_and_frees_everything(steps):
+    scene_id = _routed(steps)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.SUCCEEDED, record.error
+    assert record.result is not None and record.result["backend"] == "runway"
+    video = record.result["video_path"]
+    assert json.loads(open(video.replace(".mp4", ".json")).read())["vendor_job_id"]
+    assert record.vendor_job is None and record.request is None and record.lease is None
+    assert steps.store.loads(["runway"])["runway"] == (0, 0)  # slot back, not queued
+    assert not steps.store.r.sismember(keys.LIVE, scene_id)
+    stats = steps.store.stats("runway")
+    assert (stats["submitted"], stats["succeeded"]) == (1, 1)
+    assert len(steps.jobs("runway")) == 1 and steps.sent.take() == []
+
+
+def test_a_full_backend_sends_the_scene_back_to_wait_for_a_slot(make_steps):
+    steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
+    holder = _routed(steps)
+    assert steps.store.start("runway", holder, "other-worker", 30, 1)[0] == "started"
+    waiting = _routed(steps, scene={**SCENE, "prompt": "the keeper climbs"})
+    steps.clock.advance(5)
+    steps.pipeline.generate("runway", waiting)
+    record = steps.record(waiting)
+    assert record.state is SceneState.ROUTED and record.updated_at == steps.clock.now
+    assert steps.sent.take() == [("generate", "runway", waiting, LEASE_WAIT)]
+    assert steps.jobs("runway") == []
+
+
+def test_a_duplicate_generate_while_another_worker_runs_the_scene_does_nothing(steps):
+    scene_id = _routed(steps)
+    assert steps.store.start("runway", scene_id, "other-worker", 30, 3)[0] == "started"
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.RUNNING and record.lease == "other-worker"
+    assert steps.jobs("runway") == [] and steps.sent.take() == []
+
+
+def test_a_stale_generate_for_another_backend_does_nothing(steps):
+    scene_id = _routed(steps, backend="luma")
+    steps.pipeline.generate("runway", scene_id)
+    assert steps.record(scene_id).state is SceneState.ROUTED
+    assert steps.jobs("runway") == [] and steps.jobs("luma") == []
+
+
+def test_the_crash_loop_guard_moves_the_scene_on_without_a_vendor_job(steps):
+    scene_id = _routed(steps)
+    steps.store.update(scene_id, deliveries=MAX_DELIVERIES)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.PENDING and record.failures == 1
+    assert record.error is not None and f"started {MAX_DELIVERIES} times" in record.error
+    assert steps.sent.take() == [("route", scene_id, 0.0)]
+    assert steps.jobs("runway") == [] and steps.store.loads(["runway"])["runway"] == (0, 0)
+    assert steps.store.attempts(scene_id)[0]["kind"] == "CrashLoopError"
+
+
+def test_an_ambiguous_submit_is_never_sent_again(steps):
+    scene_id = _routed(steps)
+    steps.store.update(scene_id, submitting="runway")  # a worker died mid-create
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED
+    assert record.error is not None and "never paid for twice" in record.error
+    assert steps.jobs("runway") == [] and steps.sent.take() == []
+    assert steps.store.stats("runway")["failed"] == 1
+
+
+def test_a_saved_vendor_job_is_resumed_not_created_again(steps):
+    scene_id = _routed(steps)
+    backend = steps.pipeline.backend("runway")
+    record = steps.record(scene_id)
+    job = backend.submit(backend.prepare(record.spec))
+    steps.store.update(scene_id, vendor_job=job)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.SUCCEEDED
+    assert record.result is not None and record.result["vendor_job_id"] == job.job_id
+    assert len(steps.jobs("runway")) == 1
+
+
+def test_a_transient_error_is_retried_on_the_same_backend_after_a_backoff(steps):
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(
+        http_faults=[HttpFault(on="create", status=503, count=1)]
+    )
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.ROUTED and (record.retries, record.failures) == (1, 1)
+    assert record.submitting is None  # the 503 was an answer: no job was made
+    [(kind, backend, sid, countdown)] = steps.sent.take()
+    assert (kind, backend, sid) == ("generate", "runway", scene_id) and countdown > 0
+    steps.pipeline.generate("runway", scene_id)
+    assert steps.record(scene_id).state is SceneState.SUCCEEDED
+    assert steps.store.stats("runway")["retries"] == 1
+
+
+def test_a_failed_vendor_job_fails_over_to_the_router(steps):
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.PENDING and record.tried == ("runway",)
+    assert record.vendor_job is None and record.error is not None
+    assert steps.sent.sent == [("route", scene_id, 0.0)]
+    assert steps.store.stats("runway")["failovers"] == 1
+    assert steps.store.circuit("runway").failures == 1
+    steps.run_all()  # the router sends it elsewhere, where it succeeds
+    record = steps.record(scene_id)
+    assert record.state is SceneState.SUCCEEDED and record.backend != "runway"
+
+
+def test_an_unavailable_backend_is_forgotten_so_it_may_take_the_scene_again(make_steps):
+    steps = make_steps(lambda vg: vg.update(max_retries=0))
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(outage=True)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.PENDING and record.tried == ()
+    assert record.error is not None and "(after 0 retries)" in record.error
+
+
+def test_a_moderated_scene_fails_without_trying_elsewhere(steps):
+    scene_id = _routed(steps, scene={**SCENE, "prompt": "forbidden thing"})
+    steps.sandboxes["runway"].state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED and steps.sent.take() == []
+    assert steps.store.circuit("runway").failures == 0  # the scene's fault, not the backend's
+
+
+def test_without_fallback_a_failed_job_fails_the_scene(make_steps):
+    steps = make_steps(lambda vg: vg.update(fallback_enabled=False))
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
+    steps.pipeline.generate("runway", scene_id)
+    assert steps.record(scene_id).state is SceneState.FAILED
+    assert steps.sent.take() == []
+
+
+def test_a_run_whose_slot_was_taken_over_stops_and_cannot_finish_the_scene(steps):
+    scene_id = _routed(steps)
+    outcome, record = steps.store.start("runway", scene_id, "first", 30, 3)
+    assert outcome == "started" and record is not None
+    run = Run(steps.pipeline, steps.pipeline.backend("runway"), record, "first", renewed=0.0)
+    steps.store.r.zrem(keys.lease("runway"), scene_id)  # its lease expired and was reaped
+    assert steps.store.start("runway", scene_id, "second", 30, 3)[0] == "started"
+    try:
+        run.heartbeat()
+    except Exception as error:  # noqa: BLE001 - the type is the point
+        assert type(error).__name__ == "LeaseLostError"
+    else:
+        raise AssertionError("the heartbeat did not notice the takeover")
+    assert not run.apply(Event.SUCCEED, result={"video_path": "x"})
+    run.release()  # never the new holder's slot
+    assert steps.record(scene_id).lease == "second"
+    assert steps.store.loads(["runway"])["runway"][0] == 1

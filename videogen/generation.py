@@ -1,0 +1,203 @@
+"""The generation step: run one scene on its backend, holding a slot for the whole vendor job.
+
+``generate`` takes a slot and marks the scene running in one atomic step, then a :class:`Run`
+creates (or resumes) the vendor job, waits for it, stores and checks the video, and moves the
+scene on. Errors are classified once at the HTTP edge; the retry policy
+(:func:`videogen.policy.after_error`) turns one into a transition, which :func:`on_error`
+applies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends.base import BaseVideoBackend
+from .context import Context
+from .errors import (
+    AmbiguousSubmitError,
+    BackendError,
+    CapabilityError,
+    CrashLoopError,
+    LeaseLostError,
+    UnfitBackendError,
+)
+from .failures import on_error
+from .models import GenerationRequest, JobStatus, VendorJob, VideoInfo
+from .record import SceneRecord
+from .states import Event
+from .store import new_token
+
+log = logging.getLogger("videogen")
+
+LEASE_WAIT = 1.0
+"""Seconds before a generate task that found its backend full looks again."""
+MAX_DELIVERIES = 5
+"""Times a scene's generate task may start on one backend before the scene is failed over (a
+task that keeps killing its worker must not loop forever)."""
+RENEW_FRACTION = 3
+"""A lease is renewed once a third of its time has passed (not at every poll)."""
+WORKING_FIELDS = ("vendor_job", "submitting", "waiting", "request", "claimed_at")
+"""Fields a finished scene no longer needs (its result holds what is worth keeping)."""
+
+
+def generate(ctx: Context, backend: str, scene_id: str) -> None:
+    """Run one routed (or resumed) scene on ``backend``; a stale message does nothing."""
+    cap = ctx.settings.backend(backend).max_concurrent_tasks
+    token = new_token()
+    outcome, record = ctx.store.start(backend, scene_id, token, ctx.vg.lease_ttl, cap)
+    if outcome == "full":
+        ctx.store.update(scene_id)  # still waiting, not lost: keep the sweeper off
+        ctx.dispatch.generate(backend, scene_id, countdown=LEASE_WAIT)
+        return
+    if outcome != "started" or record is None:
+        return  # gone elsewhere or finished (a duplicate), or another worker runs it
+    run = Run(ctx, ctx.backend(backend), record, token)
+    try:
+        run.execute()
+    finally:
+        run.release()
+
+
+@dataclass
+class Run:
+    """One scene's turn on one backend, while this worker holds its slot."""
+
+    ctx: Context
+    backend: BaseVideoBackend
+    record: SceneRecord
+    token: str
+    released: bool = False
+    renewed: float = field(default_factory=time.monotonic)
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    def execute(self) -> None:
+        try:
+            if self.record.deliveries > MAX_DELIVERIES:
+                raise CrashLoopError(
+                    self.name, f"the task was started {MAX_DELIVERIES} times without ending"
+                )
+            self._run()
+        except (BackendError, CapabilityError) as error:
+            on_error(self, _as_backend_error(self.name, error))
+        except LeaseLostError:
+            log.warning("scene %s: slot on %s taken over; leaving it", self.record.id, self.name)
+
+    def apply(self, event: Event, **changes: Any) -> bool:
+        """Move the scene by ``event`` while this run holds its slot (giving it back)."""
+        moved = self.ctx.store.apply(
+            self.record.id, event, on=self.name, token=self.token, **changes
+        )
+        self.released = self.released or moved is not None
+        return moved is not None
+
+    def release(self) -> None:
+        if not self.released:
+            self.ctx.store.release_lease(self.name, self.record.id, self.token)
+
+    def heartbeat(self) -> None:
+        """Keep the slot while the vendor works; raises when another worker took it over."""
+        ttl = self.ctx.vg.lease_ttl
+        if time.monotonic() - self.renewed < ttl / RENEW_FRACTION:
+            return
+        if not self.ctx.store.renew_lease(self.name, self.record.id, self.token, ttl):
+            raise LeaseLostError()
+        self.renewed = time.monotonic()
+
+    def _run(self) -> None:
+        request = self.backend.prepare(self.record.spec)
+        job = self._vendor_job(request)
+        try:
+            status = self.backend.wait(
+                job,
+                timeout=self.backend.settings.timeout,
+                heartbeat=self.heartbeat,
+                on_change=lambda s: self._log_status(job, s),
+            )
+        except BackendError:
+            self.backend.cancel_quietly(job)  # we give up on it: nobody must pay for it to run on
+            raise
+        self._finish(request, job, status)
+
+    def _log_status(self, job: VendorJob, status: JobStatus) -> None:
+        log.info(
+            "scene %s: %s job %s is %s (%s)",
+            self.record.id, self.name, job.job_id, status.state.value, status.vendor_state,
+        )  # fmt: skip
+
+    def _vendor_job(self, request: GenerationRequest) -> VendorJob:
+        """The scene's vendor job: resumed when one was already created, else created once."""
+        saved, scene_id = self.record.vendor_job, self.record.id
+        if saved is not None and saved.backend == self.name:
+            log.info("scene %s: resuming %s job %s", scene_id, self.name, saved.job_id)
+            return saved
+        if self.record.submitting == self.name:
+            # A worker died between sending the create request and storing its answer.
+            raise AmbiguousSubmitError(
+                self.name, "a worker died while creating the vendor job: one may exist"
+            )
+        self.ctx.store.update(scene_id, submitting=self.name)
+        try:
+            job = self.backend.submit(request)
+        except BackendError as error:
+            if not isinstance(error, AmbiguousSubmitError):
+                self.ctx.store.update(scene_id, submitting=None)  # an answer: no job was made
+            raise
+        self.ctx.store.update(scene_id, vendor_job=job, submitting=None, request=request)
+        self.ctx.store.count(self.name, submitted=1, cost_usd=request.estimated_cost_usd)
+        log.info("scene %s: %s job %s created", scene_id, self.name, job.job_id)
+        return job
+
+    def _finish(self, request: GenerationRequest, job: VendorJob, status: JobStatus) -> None:
+        record, clock = self.record, self.ctx.clock
+        dest = self.ctx.settings.outputs / record.job_id / f"{record.id}.mp4"
+        video = self.backend.finish(job, status, dest)
+        seconds = clock() - (record.started_at or clock())
+        result = result_of(self.name, job, status, request, video, dest, seconds)
+        dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        done = dict.fromkeys(WORKING_FIELDS)
+        if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
+            raise LeaseLostError()
+        self.ctx.store.count_success(self.name, seconds)
+        self.ctx.circuit_success(self.name)
+        log.info("scene %s succeeded on %s: %s", record.id, self.name, dest)
+
+
+def result_of(
+    backend: str,
+    job: VendorJob,
+    status: JobStatus,
+    request: GenerationRequest,
+    video: VideoInfo,
+    dest: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """A finished scene's result, as stored on its record and beside its video."""
+    return {
+        "video_path": str(dest),
+        "backend": backend,
+        "vendor_job_id": job.job_id,
+        "source_url": status.output_url,
+        "width": video.width,
+        "height": video.height,
+        "frames": video.frames,
+        "duration": video.duration,
+        "size_bytes": video.size_bytes,
+        **request.effective(),
+        "estimated_cost_usd": request.estimated_cost_usd,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _as_backend_error(backend: str, error: BackendError | CapabilityError) -> BackendError:
+    if isinstance(error, BackendError):
+        return error
+    # A capability error at generate time (config changed since routing): try elsewhere.
+    return UnfitBackendError(backend, str(error))

@@ -1,0 +1,112 @@
+"""The store's Lua scripts: what several workers change at once, changed atomically.
+
+Redis runs each script alone, timed by the server's clock (``TIME``), so hosts' clocks never
+matter for leases. The transition script is generated from :data:`videogen.states.TABLE`.
+"""
+
+from __future__ import annotations
+
+from .states import Event, lua_table, lua_terminal, sources
+
+_NOW_MS = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+
+APPLY = (
+    f"local TABLE = {lua_table()}\nlocal TERMINAL = {lua_terminal()}\n"
+    + """
+-- KEYS: scene hash, live set, lease zset of the guarded backend (or any key).
+-- ARGV: event, scene id, guard backend ('' = any), guard lease token ('' = any),
+--       number of fields to set n, then n name/value pairs, then names to delete.
+local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease')
+if not cur[1] then return false end
+if ARGV[3] ~= '' and cur[2] ~= ARGV[3] then return false end
+if ARGV[4] ~= '' and cur[3] ~= ARGV[4] then return false end
+local to = TABLE[cur[1] .. ':' .. ARGV[1]]
+if not to then return false end
+local n = tonumber(ARGV[5])
+redis.call('HSET', KEYS[1], 'state', to, unpack(ARGV, 6, 5 + 2 * n))
+if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n)) end
+if TERMINAL[to] then redis.call('SREM', KEYS[2], ARGV[2]) end
+if ARGV[4] ~= '' and to ~= 'running' then redis.call('ZREM', KEYS[3], ARGV[2]) end
+return to
+"""
+)
+"""Move a scene by an event, if the table allows it from its state now; a move away from
+running by the lease holder gives its slot back in the same step."""
+
+_STARTABLE = "{" + ", ".join(f'["{s.value}"]=true' for s in sources(Event.START)) + "}"
+
+START = (
+    _NOW_MS
+    + f"local STARTABLE = {_STARTABLE}\n"
+    + """
+-- KEYS: scene hash, lease zset, queued zset.
+-- ARGV: scene id, backend, token, ttl ms, cap, time (the caller's clock, for the record).
+-- Returns {outcome, the scene hash as a flat list}; outcome is started, gone, busy or full.
+local flat = redis.call('HGETALL', KEYS[1])
+local s = {}
+for i = 1, #flat, 2 do s[flat[i]] = flat[i + 1] end
+if s.backend ~= ARGV[2] or not STARTABLE[s.state or ''] then return {'gone', flat} end
+local held = false
+if s.lease and s.lease ~= '' then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  held = score and tonumber(score) > now
+end
+if held then return {'busy', flat} end
+if redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= tonumber(ARGV[5]) then
+  return {'full', flat}
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
+local deliveries = tonumber(s.deliveries or '0') + 1
+redis.call('HSET', KEYS[1], 'state', 'running', 'lease', ARGV[3], 'deliveries', deliveries,
+  'started_at', ARGV[6], 'updated_at', ARGV[6])
+if s.state == 'routed' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+return {'started', flat}
+"""
+)
+"""Take a slot for a scene and mark it running, counting the delivery (crash-loop guard).
+``busy``: another worker holds its live lease (a duplicate message); ``full``: no slot."""
+
+RENEW = (
+    _NOW_MS
+    + """
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+"""KEYS: scene hash, lease zset. ARGV: scene id, token, ttl ms. Extend our lease while it is
+ours and still there (a reaped lease is not brought back: its slot may be someone else's)."""
+
+RELEASE = """
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+"""KEYS: scene hash, lease zset. ARGV: scene id, token. Give our slot back, if ours."""
+
+REAP = (
+    _NOW_MS
+    + """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
+return dead
+"""
+)
+"""KEYS: lease zset. Remove expired leases (their workers died); returns their scene ids."""
+
+WITHDRAW = """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.find(v, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+LOCK_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+LOCK_DROP = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

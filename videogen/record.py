@@ -1,0 +1,153 @@
+"""A scene as stored (pure): :class:`SceneRecord`, and its encoding as a Redis hash.
+
+The store reads a scene's hash once per step into a record and hands it down; ``None`` means
+unset (the hash has no such field). Writes name record fields only (:func:`encode`): a typo
+is an error here, not a stray hash field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .models import GenerationRequest, Scene, SceneState, VendorJob
+
+
+@dataclass(frozen=True)
+class SceneRecord:
+    """One scene of a job and where it is in the pipeline."""
+
+    id: str
+    job_id: str
+    index: int
+    spec: Scene
+    state: SceneState
+    created_at: float
+    updated_at: float
+    backend: str | None = None
+    """The backend it is routed to (or last ran on)."""
+    route_reason: str | None = None
+    tried: tuple[str, ...] = ()
+    """Backends it was sent to, in order (one that was only unavailable is forgotten)."""
+    retries: int = 0
+    """Transient retries on the current backend."""
+    deliveries: int = 0
+    """Generate tasks started on the current backend since the last retry (crash-loop guard)."""
+    failures: int = 0
+    """Failed tries, across backends and retries."""
+    error: str | None = None
+    waiting: str | None = None
+    """Why it waits for a backend, while it does."""
+    claimed_at: float | None = None
+    """When a router took it (a stale claim means the router died mid-task)."""
+    started_at: float | None = None
+    finished_at: float | None = None
+    submitting: str | None = None
+    """The backend a create request was sent to and not yet answered: a worker that dies here
+    leaves an ambiguous submit."""
+    vendor_job: VendorJob | None = None
+    request: GenerationRequest | None = None
+    """What was sent to the vendor (the scene fitted to the backend), while it runs."""
+    lease: str | None = None
+    """The token of the worker holding its slot."""
+    result: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state.terminal
+
+    def on(self, backend: str) -> bool:
+        """Still routed to, or running on, ``backend`` (a stale message finds it elsewhere)."""
+        return self.backend == backend and self.state in (SceneState.ROUTED, SceneState.RUNNING)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-able data (for the API, the CLI and people); unset fields are
+        left out."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, Scene | VendorJob | GenerationRequest):
+                value = value.model_dump(mode="json", exclude_none=True)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        out["state"] = self.state.value
+        out.pop("lease", None)
+        return out
+
+
+FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
+_INTS = ("index", "retries", "deliveries", "failures")
+_FLOATS = ("created_at", "updated_at", "claimed_at", "started_at", "finished_at")
+_JSON = ("tried", "result")
+
+
+def decode(data: Mapping[str, str]) -> SceneRecord:
+    """A record from a scene hash as Redis returns it (all strings)."""
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in FIELDS and v != ""}
+    for key in _INTS:
+        values[key] = int(values.get(key, 0))
+    for key in _FLOATS:
+        if key in values:
+            values[key] = float(values[key])
+    for key in _JSON:
+        if key in values:
+            values[key] = json.loads(values[key])
+    values["tried"] = tuple(values.get("tried", ()))
+    values["spec"] = Scene.model_validate_json(values["spec"])
+    values["state"] = SceneState(values["state"])
+    if "vendor_job" in values:
+        values["vendor_job"] = VendorJob.model_validate_json(values["vendor_job"])
+    if "request" in values:
+        values["request"] = GenerationRequest.model_validate_json(values["request"])
+    return SceneRecord(**values)
+
+
+def encode(changes: Mapping[str, Any]) -> dict[str, str | int | float]:
+    """Record-field changes as hash fields; ``None`` unsets a field (stored as ``""``, which
+    :func:`decode` reads as unset, so that one ``HSET`` does every change)."""
+    unknown = set(changes) - FIELDS
+    if unknown:
+        raise KeyError(f"not scene record fields: {', '.join(sorted(unknown))}")
+    return {key: "" if value is None else _encode(value) for key, value in changes.items()}
+
+
+def _encode(value: Any) -> str | int | float:
+    if isinstance(value, SceneState):
+        return value.value
+    if isinstance(value, str | int | float):
+        return value
+    if isinstance(value, Scene | VendorJob | GenerationRequest):
+        return value.model_dump_json(exclude_none=True)
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def new_record(scene_id: str, job_id: str, index: int, spec: Scene, now: float) -> SceneRecord:
+    """A scene as submitted: pending, never tried."""
+    return SceneRecord(
+        id=scene_id,
+        job_id=job_id,
+        index=index,
+        spec=spec,
+        state=SceneState.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def initial_fields(record: SceneRecord) -> dict[str, str | int | float]:
+    """The hash of a new record (defaults left out: absent means the default)."""
+    values = {
+        f.name: getattr(record, f.name)
+        for f in fields(record)
+        if getattr(record, f.name) != f.default
+    }
+    return encode(values)
+
+
+def replace(record: SceneRecord, **changes: Any) -> SceneRecord:
+    """``record`` with ``changes`` applied (what a step knows it just wrote)."""
+    return dataclasses.replace(record, **changes)

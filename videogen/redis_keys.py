@@ -1,0 +1,77 @@
+"""Every Redis key videogen uses, built in this one place (all start with ``vg:``).
+
+Celery's own keys (its queues, ``unacked``, ``_kombu.*``) are Celery's; nothing here clashes
+with them, and ``vg:*`` can be cleared without touching the broker's state.
+"""
+
+from __future__ import annotations
+
+PREFIX = "vg:"
+
+JOBS = f"{PREFIX}jobs"
+"""Sorted set: job id -> submit time."""
+LIVE = f"{PREFIX}live"
+"""Set of unfinished scene ids: added at submit, removed by the terminal transition."""
+ROUND_ROBIN = f"{PREFIX}rr"
+"""The round-robin counter, shared by every router process."""
+STACK = f"{PREFIX}stack"
+"""Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
+
+
+def job(job_id: str) -> str:
+    """Hash: the job's id, submit time and scene count."""
+    return f"{PREFIX}job:{job_id}"
+
+
+def job_scenes(job_id: str) -> str:
+    """List: the job's scene ids, in order."""
+    return f"{PREFIX}job:{job_id}:scenes"
+
+
+def scene(scene_id: str) -> str:
+    """Hash: one scene's record (:mod:`videogen.record`)."""
+    return f"{PREFIX}scene:{scene_id}"
+
+
+def attempts(scene_id: str) -> str:
+    """List: the scene's failed tries (JSON: backend, error, kind, time)."""
+    return f"{PREFIX}scene:{scene_id}:attempts"
+
+
+def lease(backend: str) -> str:
+    """Sorted set: scene id -> lease expiry (server ms); the backend's global in-flight cap."""
+    return f"{PREFIX}lease:{backend}"
+
+
+def queued(backend: str) -> str:
+    """Sorted set: scenes routed to the backend and not yet started."""
+    return f"{PREFIX}queued:{backend}"
+
+
+def stats(backend: str) -> str:
+    """Hash: the backend's counters (submitted, succeeded, failed, errors, ...)."""
+    return f"{PREFIX}stats:{backend}"
+
+
+def latency(backend: str) -> str:
+    """Hash: latency histogram bucket -> count."""
+    return f"{PREFIX}latency:{backend}"
+
+
+def health(backend: str) -> str:
+    """String with a TTL: the backend's latest probe report (JSON); gone means unknown."""
+    return f"{PREFIX}health:{backend}"
+
+
+def circuit(backend: str) -> str:
+    """String: the backend's circuit breaker (JSON); no key means closed."""
+    return f"{PREFIX}circuit:{backend}"
+
+
+def lock(name: str) -> str:
+    return f"{PREFIX}lock:{name}"
+
+
+def probed(request_id: str) -> str:
+    """List a client blocks on while the router probes for it (``videogen health``)."""
+    return f"{PREFIX}probed:{request_id}"
