@@ -16,6 +16,7 @@ from videogen.config import build_settings, load_config
 from videogen.constants import DATA_DIR, DEFAULT_SVD_WORKFLOW, DEMO_SCENES
 from videogen.embedded import free_port
 from videogen.errors import StoreUnavailableError
+from videogen.redis_conn import check_reachable, safe_url
 from videogen.stackview import (
     ROUTER_ROLE,
     PublishedStack,
@@ -25,7 +26,6 @@ from videogen.stackview import (
     merge,
     publish,
 )
-from videogen.redis_conn import check_reachable, safe_url
 from videogen.supervise import RestartPolicy, after_exit
 
 REPO = Path(__file__).resolve().parents[2]
