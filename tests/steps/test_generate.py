@@ -181,3 +181,60 @@ def test_a_run_whose_slot_was_taken_over_stops_and_cannot_finish_the_scene(steps
     run.release()  # never the new holder's slot
     assert steps.record(scene_id).lease == "second"
     assert steps.store.loads(["runway"])["runway"][0] == 1
+
+
+def test_an_unreadable_create_answer_keeps_the_submit_ambiguous_and_fails(steps):
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(malformed_next=1, malformed_on="create")
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED and record.submitting == "runway"
+    assert record.error is not None and "never paid for twice" in record.error
+    assert len(steps.jobs("runway")) == 1  # the job the lost answer named: never a second
+
+
+def test_a_job_that_outlives_its_timeout_is_cancelled_and_fails_over(make_steps):
+    steps = make_steps(lambda vg: vg["backends"]["runway"].update(timeout=0.3))
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(never_finish=True)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.PENDING and steps.sent.take() == [("route", scene_id, 0.0)]
+    [job] = steps.jobs("runway")
+    assert job["cancelled"]  # nobody pays for it to run on
+
+
+def test_a_429_is_waited_out_on_the_same_backend_without_opening_its_circuit(steps):
+    scene_id = _routed(steps)
+    steps.sandboxes["runway"].state.set_knobs(
+        http_faults=[HttpFault(on="create", status=429, count=1, retry_after=3)]
+    )
+    steps.pipeline.generate("runway", scene_id)
+    [(kind, backend, _, countdown)] = steps.sent.take()
+    assert (kind, backend) == ("generate", "runway") and countdown >= 3  # Retry-After: a floor
+    assert steps.store.circuit("runway").failures == 0
+    assert steps.store.attempts(scene_id)[0]["kind"] == "RateLimitedError"
+
+
+def test_a_backend_that_can_no_longer_take_the_scene_sends_it_elsewhere(steps):
+    long_prompt = {**SCENE, "prompt": "a lighthouse " * 100}  # beyond runway's 1,000 chars
+    scene_id = _routed(steps, scene=long_prompt)
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.PENDING and steps.jobs("runway") == []
+    assert steps.store.attempts(scene_id)[0]["kind"] == "UnfitBackendError"
+
+
+def test_a_long_job_renews_its_lease_and_a_stale_message_is_ignored(steps):
+    scene_id = _routed(steps)
+    outcome, record = steps.store.start("runway", scene_id, "mine", 0.5, 3)
+    assert outcome == "started" and record is not None
+    run = Run(steps.pipeline, steps.pipeline.backend("runway"), record, "mine", renewed=0.0)
+    before = steps.store.r.zscore(keys.lease("runway"), scene_id)
+    run.heartbeat()  # lease_ttl is 30 s in these tests: renewed for 30 s from now
+    assert steps.store.r.zscore(keys.lease("runway"), scene_id) > before + 20_000
+    run.release()
+    assert steps.store.loads(["runway"])["runway"][0] == 0
+    assert steps.store.apply(scene_id, Event.FAIL, error="stopped") is SceneState.FAILED
+    steps.pipeline.generate("runway", scene_id)  # a late message for a finished scene
+    assert steps.jobs("runway") == [] and steps.sent.take() == []

@@ -139,3 +139,8 @@ def test_a_waiting_scene_is_routed_once_a_circuit_closes(make_steps):
     steps.clock.advance(30)  # the cooldown passed: trials go through
     assert steps.pipeline.route(scene_id) is not None
     assert steps.record(scene_id).waiting is None
+
+
+def test_a_route_for_an_unknown_scene_does_nothing(steps):
+    assert steps.pipeline.route("nope-000") is None
+    assert steps.sent.sent == []
