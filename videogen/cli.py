@@ -18,8 +18,9 @@ import click
 
 from . import cli_pipeline as pipeline_commands
 from .backends import create_backend
-from .config import Settings, load_config
+from .config import Settings
 from .errors import BackendError, CapabilityError, VideoGenError
+from .loading import load_config
 from .logs import setup_logging
 from .models import Scene
 from .sandbox.cli import sandbox_command

@@ -19,9 +19,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from .config import Settings, load_config
+from .config import Settings
 from .constants import DEMO_SCENES, ROUTER_QUEUE, WORKER_ROLE_ENV
 from .errors import ConfigError, SceneValidationError, VideoGenError
+from .loading import load_config
 from .models import SceneState
 from .stopping import STOP_SIGNALS, stop_event
 

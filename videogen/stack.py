@@ -29,9 +29,11 @@ from typing import IO, Any
 import psutil
 
 from .backends import create_backend
-from .config import Settings, absolute_paths
+from .config import Settings
 from .embedded import EmbeddedRedis
 from .errors import StackError
+from .loading import absolute_paths
+from .sandbox.defaults import DEFAULT_KEYS
 from .supervise import RestartPolicy, after_exit
 
 FLOWER_PORT = 5555
@@ -173,8 +175,6 @@ class Stack:
         self.sandboxes = start_sandboxes(names) if names else {}
 
     def _write_config(self) -> None:
-        from .sandbox import DEFAULT_KEYS
-
         raw = _raw_config(self.settings.source)
         backends = raw.setdefault("video_generation", {}).setdefault("backends", {})
         for name, server in self.sandboxes.items():

@@ -19,9 +19,10 @@ from celery.schedules import crontab
 from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
 from videogen import stackview
-from videogen.config import Settings, VideoGenerationSettings, load_config
+from videogen.config import Settings, VideoGenerationSettings
 from videogen.constants import ROUTER_QUEUE, WORKER_ROLE_ENV
 from videogen.errors import ConfigError
+from videogen.loading import load_config
 from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.queue import CeleryDispatcher, celery_app

@@ -295,7 +295,7 @@ class Recording:
 
 def test_a_probe_without_a_key_never_writes_a_verdict(redis_server, sandboxes):
     """What made `videogen health` poison routing: a keyless client's verdict in Redis."""
-    from videogen.config import build_settings
+    from videogen.loading import build_settings
     from videogen.pipeline import Pipeline
     from videogen.store import Store
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from videogen.sandbox.server import DEFAULT_KEYS, SANDBOX_NAMES, SandboxServer, start_sandboxes
+from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
+from videogen.sandbox.server import SandboxServer, start_sandboxes
 from videogen.stopping import stop_event
 
 
