@@ -19,7 +19,7 @@ import click
 from . import cli_pipeline as pipeline_commands
 from .backends import create_backend
 from .config import Settings
-from .errors import BackendError, CapabilityError, VideoGenError
+from .errors import BackendError, CapabilityError, MissingExtraError, VideoGenError
 from .loading import load_config
 from .logs import setup_logging
 from .models import Scene
@@ -56,10 +56,13 @@ def _maybe_sandboxed(settings: Settings, sandbox: bool) -> Iterator[Settings]:
     if not sandbox:
         yield settings
         return
-    from .sandbox import DEFAULT_KEYS, start_sandboxes
+    from .sandbox import DEFAULT_KEYS
 
-    names = list(settings.video_generation.backends)
-    servers = start_sandboxes(names)
+    try:
+        from .sandbox import start_sandboxes
+    except MissingExtraError as error:
+        raise click.ClickException(str(error)) from None
+    servers = start_sandboxes(list(settings.video_generation.backends))
     try:
         for name, server in servers.items():
             settings = settings.pointed_at(name, server.base_url, DEFAULT_KEYS.get(name))

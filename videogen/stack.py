@@ -31,7 +31,7 @@ import psutil
 from .backends import create_backend
 from .config import Settings
 from .embedded import EmbeddedRedis
-from .errors import StackError
+from .errors import MissingExtraError, StackError
 from .loading import absolute_paths
 from .sandbox.defaults import DEFAULT_KEYS
 from .supervise import RestartPolicy, after_exit
@@ -169,10 +169,17 @@ class Stack:
         return not cfg.has_key
 
     def _start_sandboxes(self) -> None:
-        from .sandbox import start_sandboxes
-
         names = [n for n in self.settings.video_generation.backends if self.needs_sandbox(n)]
-        self.sandboxes = start_sandboxes(names) if names else {}
+        if not names:
+            return
+        try:
+            from .sandbox import start_sandboxes  # the web stack: only when a sandbox runs
+        except MissingExtraError as error:
+            raise StackError(
+                f"{', '.join(names)} would run on sandboxes (no API key, or no ComfyUI "
+                f"answering), and {error}"
+            ) from None
+        self.sandboxes = start_sandboxes(names)
 
     def _write_config(self) -> None:
         raw = _raw_config(self.settings.source)

@@ -9,8 +9,9 @@ show what was received::
         server.state.set_knobs(concurrency_limit=1, fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
         assert server.state.records()["peak_active"] <= 2
 
-The servers (and their web stack) are imported on first use; :data:`DEFAULT_KEYS` and
-:data:`SANDBOX_NAMES` need nothing.
+The servers need the ``sandbox`` extra (starlette, uvicorn, python-multipart): they are imported
+on first use, and without the extra that use fails with :class:`~videogen.errors.MissingExtraError`
+naming the install line. :data:`DEFAULT_KEYS` and :data:`SANDBOX_NAMES` need nothing.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from videogen.errors import MissingExtraError
 from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 
 if TYPE_CHECKING:
     from videogen.sandbox.server import SandboxServer, start_sandboxes
     from videogen.sandbox.state import HttpFault, Knobs, SandboxState
 
+EXTRA = "sandbox"
+_EXTRA_MODULES = ("starlette", "uvicorn", "multipart", "python_multipart")
+"""What the ``sandbox`` extra installs (python-multipart is imported as either name)."""
 _LAZY = {
     "SandboxServer": "videogen.sandbox.server",
     "start_sandboxes": "videogen.sandbox.server",
@@ -36,7 +41,13 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+    try:
+        module = importlib.import_module(_LAZY[name])
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _EXTRA_MODULES:
+            raise
+        raise MissingExtraError(EXTRA, "the vendor sandboxes", str(error.name)) from None
+    return getattr(module, name)
 
 
 __all__ = [
