@@ -312,40 +312,33 @@ def worker_command(
     A backend worker consumes `backend.<name>` with a thread pool sized from the backend's
     max_concurrent_tasks; the global cap is enforced by leases in Redis whatever the count.
     """
+    from workers.app import create_app
+
     settings = _settings(ctx)
+    args = _worker_args(settings, queue, replicas)
     if log_json:
         os.environ["VIDEOGEN_LOG_JSON"] = "1"
-    if not settings.source.startswith("<"):
-        os.environ["VIDEOGEN_CONFIG"] = settings.source  # workers.app reads it at import
     os.environ[WORKER_ROLE_ENV] = queue  # what it publishes once ready (videogen.stackview)
-    from workers.app import app
+    app = create_app(settings)
+    app.worker_main(
+        ["worker", *args, "-P", "threads", "-E", "--without-gossip", "--without-mingle",
+         "--loglevel", loglevel]
+    )  # fmt: skip
 
+
+def _worker_args(settings: Settings, queue: str, replicas: int) -> list[str]:
+    """The queue, thread count and node name of a worker for ``queue``."""
     if queue == ROUTER_QUEUE:
         # One routing decision at a time: decisions read the shared load, then add to it.
-        args = ["-Q", ROUTER_QUEUE, "-c", "1", "-n", f"router-{os.getpid()}@%h"]
-    else:
-        try:
-            backend = settings.backend(queue)
-        except ConfigError as error:
-            raise click.ClickException(f"{error}; or use `router`") from None
-        if queue in settings.missing_keys():
-            raise click.ClickException(f"{queue} has no API key: {backend.key_source}")
-        cap = backend.max_concurrent_tasks
-        threads = max(1, math.ceil(cap / max(1, replicas)))
-        args = ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
-    app.worker_main(
-        [
-            "worker",
-            *args,
-            "-P",
-            "threads",
-            "-E",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            loglevel,
-        ]
-    )
+        return ["-Q", ROUTER_QUEUE, "-c", "1", "-n", f"router-{os.getpid()}@%h"]
+    try:
+        backend = settings.backend(queue)
+    except ConfigError as error:
+        raise click.ClickException(f"{error}; or use `router`") from None
+    if queue in settings.missing_keys():
+        raise click.ClickException(f"{queue} has no API key: {backend.key_source}")
+    threads = max(1, math.ceil(backend.max_concurrent_tasks / max(1, replicas)))
+    return ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
 
 
 @click.command()
@@ -362,7 +355,7 @@ def beat_command(ctx: click.Context, schedule: str) -> None:
 
     settings = _settings(ctx)
     if not settings.source.startswith("<"):
-        os.environ["VIDEOGEN_CONFIG"] = settings.source  # the beat child reads it at import
+        os.environ["VIDEOGEN_CONFIG"] = settings.source  # the child's workers.app.app loads it
     store = Store.from_url(settings.redis)
     token = new_token()
     stop = stop_event()
@@ -426,7 +419,7 @@ def flower_command(ctx: click.Context, address: str, port: int) -> None:
         )
     settings = _settings(ctx)
     if not settings.source.startswith("<"):
-        os.environ["VIDEOGEN_CONFIG"] = settings.source
+        os.environ["VIDEOGEN_CONFIG"] = settings.source  # the child's workers.app.app loads it
     args = ["-A", "workers.app", "flower", f"--address={address}", f"--port={port}"]
     if auth:
         args.append(f"--basic-auth={auth}")
