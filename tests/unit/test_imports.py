@@ -231,7 +231,7 @@ def test_the_import_graph_sees_relative_and_package_imports():
     known = set(files)
     assert "videogen.loading" in imports_of(files["videogen"], known)  # from .loading import
     assert "videogen.config" in imports_of(files["videogen.backends.base"], known)  # from ..config
-    assert "videogen.cli_pipeline" in imports_of(files["videogen.cli"], known)  # from . import x
+    assert "videogen.cli_up" in imports_of(files["videogen.cli"], known)  # from . import x
     sandbox = imports_of(files["videogen.sandbox"], known)
     assert "videogen.sandbox.server" not in sandbox  # only under TYPE_CHECKING, or lazily
 
