@@ -4,6 +4,7 @@ COPY pyproject.toml README.md celeryconfig.py ./
 COPY videogen ./videogen
 COPY workers ./workers
 COPY config ./config
-RUN pip install --no-cache-dir .
+# The sandbox extra too: the compose file's `sandbox` profile runs `videogen sandbox` here.
+RUN pip install --no-cache-dir '.[sandbox]'
 ENTRYPOINT []
 CMD ["videogen", "--help"]

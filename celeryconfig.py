@@ -1,18 +1,14 @@
-"""Celery settings for videogen's workers (loaded by ``workers.app``).
+"""Celery settings for videogen's apps (loaded by :func:`videogen.queue.celery_app`).
 
 Long, paid vendor jobs shape these values; see ../shared/ARCHITECTURE.md, "Facts about Celery
 on Redis": late acks with prefetch 1, reject on a lost worker, and a visibility timeout above
 the longest task's hard time limit, set for both the broker and the result backend.
+
+No broker URL here: ``celery_app`` sets the broker and the result backend from the settings
+it is given, so this module reads no environment.
 """
 
 from __future__ import annotations
-
-import os
-
-from videogen.constants import DEFAULT_REDIS_URL
-
-broker_url = os.environ.get("VIDEOGEN_REDIS_URL", DEFAULT_REDIS_URL)
-result_backend = broker_url
 
 task_serializer = "json"
 result_serializer = "json"

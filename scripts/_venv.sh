@@ -1,5 +1,6 @@
 # Shared by scripts/demo and scripts/test: make .venv with Python >= 3.11 and install videogen
-# (with the extras named in $1, if any). Sourced, not run.
+# (with the extras named in $1, if any: `sandbox` for the demo; `test` includes it). Sourced,
+# not run.
 
 pick_python() {
   for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do

@@ -7,7 +7,7 @@ from typing import Any as _Any
 
 from .backends import create_backend, known_backends
 from .capabilities import Capabilities, ImageInput, ModeSpec, plan
-from .config import BackendSettings, Settings, Strategy, load_config
+from .config import BackendSettings, Settings, Strategy
 from .errors import (
     Action,
     AmbiguousSubmitError,
@@ -28,6 +28,7 @@ from .errors import (
     TransientBackendError,
     VideoGenError,
 )
+from .loading import load_config
 from .models import (
     GenerationRequest,
     GenerationResult,

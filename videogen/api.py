@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from . import stackview
-from .config import Settings, build_settings, load_config
+from .config import Settings
 from .errors import VideoGenError
+from .loading import build_settings, load_config
 from .models import Scene, SceneState
 from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app

@@ -16,10 +16,11 @@ from typing import Any
 
 import click
 
-from . import cli_pipeline as pipeline_commands
+from . import cli_client, cli_processes, cli_up
 from .backends import create_backend
-from .config import Settings, load_config
-from .errors import BackendError, CapabilityError, VideoGenError
+from .cli_config import config_option, load_settings
+from .config import Settings
+from .errors import BackendError, CapabilityError, MissingExtraError, VideoGenError
 from .logs import setup_logging
 from .models import Scene
 from .sandbox.cli import sandbox_command
@@ -42,23 +43,19 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-def _settings(ctx: click.Context) -> Settings:
-    try:
-        return load_config(ctx.find_root().obj["config_path"])
-    except VideoGenError as error:
-        raise click.ClickException(str(error)) from None
-
-
 @contextmanager
 def _maybe_sandboxed(settings: Settings, sandbox: bool) -> Iterator[Settings]:
     """With ``--sandbox``, every backend talks to a local sandbox started for this command."""
     if not sandbox:
         yield settings
         return
-    from .sandbox import DEFAULT_KEYS, start_sandboxes
+    from .sandbox import DEFAULT_KEYS
 
-    names = list(settings.video_generation.backends)
-    servers = start_sandboxes(names)
+    try:
+        from .sandbox import start_sandboxes
+    except MissingExtraError as error:
+        raise click.ClickException(str(error)) from None
+    servers = start_sandboxes(list(settings.video_generation.backends))
     try:
         for name, server in servers.items():
             settings = settings.pointed_at(name, server.base_url, DEFAULT_KEYS.get(name))
@@ -74,11 +71,11 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pipeline_commands.config_option
+@config_option
 @click.pass_context
 def config_command(ctx: click.Context, as_json: bool) -> None:
     """Validate the config and show what each backend will use (keys are never shown)."""
-    settings = _settings(ctx)
+    settings = load_settings(ctx)
     rows = settings.describe()
     lines = [f"config: {settings.source}", f"strategy: {rows['strategy']}"]
     for name, row in rows["backends"].items():
@@ -95,13 +92,13 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
 @click.argument("backends", nargs=-1)
 @click.option("--sandbox", is_flag=True, help="Probe local sandboxes instead of the vendors.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@pipeline_commands.config_option
+@config_option
 @click.pass_context
 def probe_command(
     ctx: click.Context, backends: tuple[str, ...], sandbox: bool, as_json: bool
 ) -> None:
     """Run each backend's cheap health probe (never a paid generation), right now."""
-    settings = _settings(ctx)
+    settings = load_settings(ctx)
     names = backends or tuple(settings.video_generation.enabled_backends())
     with _maybe_sandboxed(settings, sandbox) as settings:
         reports = []
@@ -138,12 +135,12 @@ def _backend_settings(settings: Settings, name: str) -> Any:
 @click.option("--out", "-o", type=click.Path(dir_okay=False), help="Where to store the video.")
 @click.option("--sandbox", is_flag=True, help="Use a local sandbox instead of the vendor.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@pipeline_commands.config_option
+@config_option
 @click.pass_context
 def generate_command(ctx: click.Context, /, **options: Any) -> None:
     """Generate one scene on one backend, directly (no queue, no failover)."""
     scene = _scene_from(options)
-    settings = _settings(ctx)
+    settings = load_settings(ctx)
     name = options["backend"]
     out = Path(options["out"] or settings.outputs / f"{name}-{scene.seed or 'scene'}.mp4")
     with _maybe_sandboxed(settings, options["sandbox"]) as settings:
@@ -175,15 +172,15 @@ def _scene_from(options: dict[str, Any]) -> Scene:
 
 
 cli.add_command(sandbox_command, "sandbox")
-cli.add_command(pipeline_commands.submit_command, "submit")
-cli.add_command(pipeline_commands.status_command, "status")
-cli.add_command(pipeline_commands.health_command, "health")
-cli.add_command(pipeline_commands.stats_command, "stats")
-cli.add_command(pipeline_commands.worker_command, "worker")
-cli.add_command(pipeline_commands.beat_command, "beat")
-cli.add_command(pipeline_commands.flower_command, "flower")
-cli.add_command(pipeline_commands.up_command, "up")
-cli.add_command(pipeline_commands.metrics_command, "metrics")
+cli.add_command(cli_client.submit_command, "submit")
+cli.add_command(cli_client.status_command, "status")
+cli.add_command(cli_client.health_command, "health")
+cli.add_command(cli_client.stats_command, "stats")
+cli.add_command(cli_processes.worker_command, "worker")
+cli.add_command(cli_processes.beat_command, "beat")
+cli.add_command(cli_processes.flower_command, "flower")
+cli.add_command(cli_up.up_command, "up")
+cli.add_command(cli_processes.metrics_command, "metrics")
 
 
 def main() -> None:

@@ -1,49 +1,22 @@
-"""Typed configuration, built by :func:`load_config` (never an import-time global).
+"""The typed configuration: the schema only (pure pydantic, no I/O, no environment).
 
-The file keeps the original design's keys (``video_generation.load_balancing``,
+:func:`videogen.loading.load_config` builds a :class:`Settings` from the config file and the
+environment. The file keeps the original design's keys (``video_generation.load_balancing``,
 ``fallback_enabled``, ``backends.<name>.{enabled, priority, max_concurrent_tasks, base_url,
-api_key, timeout}``); each backend module adds its own typed keys through its settings class.
-API keys may also come from the environment: ``VIDEOGEN_<NAME>_API_KEY`` first, then the
-vendor SDK's own variable (``RUNWAYML_API_SECRET``, ``LUMAAI_API_KEY``, ``FAL_KEY``), then the
-file. A placeholder such as ``your_runway_api_key`` counts as no key, and says so.
+api_key, timeout}``); each backend module adds its own typed keys, and its vendor's facts
+(default endpoint, key variables, whether it needs a key), through its settings class.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from .constants import (
-    CONFIG_ENV,
-    DEFAULT_CONFIG_PATH,
-    DEFAULT_REDIS_URL,
-    HTTP_TIMEOUT_SECONDS,
-    MAX_VIDEO_BYTES,
-    SANDBOX_HOST_ENV,
-    SANDBOX_PORT_BASE,
-)
+from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES
 from .errors import ConfigError
-
-_PLACEHOLDER = re.compile(
-    r"^(your[_-].*|<.*>|\$\{.*\}|changeme|change[_-]me|replace[_-]?me|xxx+|todo|none|null|)$",
-    re.IGNORECASE,
-)
-
 
 DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "svd": {"priority": 1, "max_concurrent_tasks": 2},
@@ -52,11 +25,6 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "luma": {"priority": 4, "max_concurrent_tasks": 2},
 }
 """The original design's backends, used when a config names none (or there is no file)."""
-
-
-def is_placeholder(value: str) -> bool:
-    """True for values that only stand in for a key (``your_runway_api_key``, ``<key>``, ``""``)."""
-    return bool(_PLACEHOLDER.match(value.strip()))
 
 
 class Strategy(StrEnum):
@@ -70,6 +38,11 @@ class BackendSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    default_base_url: ClassVar[str] = ""
+    """The vendor's endpoint, used unless ``base_url`` is set (each backend's class sets it)."""
+    key_env: ClassVar[tuple[str, ...]] = ()
+    """The vendor SDK's own environment variables for the key."""
+    requires_key: ClassVar[bool] = True
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Keys holding file paths: relative ones are resolved against the config file's folder."""
 
@@ -133,9 +106,9 @@ class VideoGenerationSettings(BaseModel):
     """Seconds a scene waits for a capable backend that is down (unhealthy, circuit open)
     before it fails; scenes no backend could ever take fail at once."""
     max_retries: int = Field(default=3, ge=0)
+    """Transient errors retried on the same backend before failing over."""
     max_attempts: int = Field(default=10, ge=1)
     """Failed tries a scene gets, across backends and retries, before it fails for good."""
-    """Transient errors retried on the same backend before failing over."""
     retry_base_delay: float = Field(default=1.0, ge=0)
     circuit_failure_threshold: int = Field(default=3, ge=1)
     """Consecutive failures (jobs or probes) that stop routing to a backend."""
@@ -154,28 +127,18 @@ class VideoGenerationSettings(BaseModel):
         return sorted(names, key=lambda name: self.backends[name].priority)
 
 
-class Settings(BaseSettings):
-    """Everything videogen reads at start; environment (``VIDEOGEN_*``) overrides the file."""
+class Settings(BaseModel):
+    """Everything videogen reads at start (the loader lets the environment override the file)."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDEOGEN_", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     video_generation: VideoGenerationSettings = Field(default_factory=VideoGenerationSettings)
     redis_url: str | None = None
-    """External Redis; when unset, ``videogen up`` starts an embedded one."""
+    """External Redis (``$VIDEOGEN_REDIS_URL``); when unset, ``videogen up`` starts an embedded
+    one."""
     output_dir: str | None = None
-    """Overrides ``video_generation.output_dir``."""
+    """Overrides ``video_generation.output_dir`` (``$VIDEOGEN_OUTPUT_DIR``)."""
     source: str = Field(default="<defaults>", exclude=True)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)
 
     @property
     def outputs(self) -> Path:
@@ -196,9 +159,8 @@ class Settings(BaseSettings):
 
     def base_url(self, name: str) -> str:
         """The endpoint backend ``name`` talks to: its configured one, else the vendor's."""
-        from .backends import backend_class
-
-        return self.backend(name).base_url or backend_class(name).default_base_url
+        backend = self.backend(name)
+        return backend.base_url or backend.default_base_url
 
     def pointed_at(self, name: str, base_url: str, api_key: str | None) -> Settings:
         """A copy whose backend ``name`` talks to ``base_url`` with ``api_key`` (a sandbox)."""
@@ -215,18 +177,15 @@ class Settings(BaseSettings):
 
     def describe(self) -> dict[str, Any]:
         """What each backend will use, for people; keys appear only as where they came from."""
-        from .backends import backend_class
-
         rows = {}
         for name, b in self.video_generation.backends.items():
-            cls = backend_class(name)
             rows[name] = {
                 "enabled": b.enabled,
                 "priority": b.priority,
                 "max_concurrent_tasks": b.max_concurrent_tasks,
-                "base_url": b.base_url or cls.default_base_url,
+                "base_url": b.base_url or b.default_base_url,
                 "timeout": b.timeout,
-                "key": b.key_source if b.has_key or cls.requires_key else "not needed",
+                "key": b.key_source if b.has_key or b.requires_key else "not needed",
             }
         return {
             "source": self.source,
@@ -238,12 +197,10 @@ class Settings(BaseSettings):
 
     def missing_keys(self) -> dict[str, str]:
         """Enabled backends that need a key and have none: name -> why."""
-        from .backends import backend_class
-
         return {
             name: b.key_source
             for name, b in self.video_generation.backends.items()
-            if b.enabled and backend_class(name).requires_key and not b.has_key
+            if b.enabled and b.requires_key and not b.has_key
         }
 
     def require_keys(self) -> None:
@@ -252,183 +209,3 @@ class Settings(BaseSettings):
         if missing:
             lines = [f"{name}: {why}" for name, why in missing.items()]
             raise ConfigError("enabled backends without an API key:\n  " + "\n  ".join(lines))
-
-
-def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
-    """``--config PATH``, else ``$VIDEOGEN_CONFIG``, else ``config/config.json`` if it exists."""
-    if explicit is not None:
-        return Path(explicit)
-    if env.get(CONFIG_ENV):
-        return Path(env[CONFIG_ENV])
-    default = Path(DEFAULT_CONFIG_PATH)
-    return default if default.exists() else None
-
-
-def load_config(
-    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
-) -> Settings:
-    """Read and validate the config file (see :func:`config_path`) plus the environment."""
-    env = os.environ if env is None else env
-    where = config_path(path, env)
-    if where is None:
-        return build_settings({}, env=env, source="<defaults>")
-    where = where.resolve()
-    return build_settings(_read_json(where), env=env, source=str(where), base_dir=where.parent)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: not valid JSON (line {error.lineno}: {error.msg})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a JSON object")
-    return data
-
-
-def build_settings(
-    raw: Mapping[str, Any],
-    *,
-    env: Mapping[str, str] | None = None,
-    source: str = "<dict>",
-    base_dir: Path | None = None,
-) -> Settings:
-    """Validate a config mapping (the parsed ``config.json``) into :class:`Settings`.
-
-    Relative paths in it are resolved against ``base_dir`` (the config file's folder; the
-    current folder for a mapping handed over in code).
-    """
-    env = os.environ if env is None else env
-    data = absolute_paths(raw, base_dir or Path.cwd())
-    section = dict(data.get("video_generation") or {})
-    backends_raw = section.pop("backends", DEFAULT_BACKENDS)
-    if not isinstance(backends_raw, Mapping):
-        raise ConfigError(f"{source}: video_generation.backends must be an object")
-    if not backends_raw:
-        raise ConfigError(f"{source}: video_generation.backends is empty: configure one or more")
-    try:
-        backends = {name: _backend_settings(name, cfg, env) for name, cfg in backends_raw.items()}
-        data["video_generation"] = VideoGenerationSettings(**section, backends=backends)
-        return Settings(**data, source=source)
-    except ValidationError as error:
-        raise ConfigError(f"{source}: {_explain(error)}") from None
-
-
-def absolute_paths(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A copy of a raw config whose relative file paths are made absolute against ``base_dir``
-    (``output_dir`` and each backend's ``path_fields``); anything malformed is left for the
-    validation that follows to name."""
-    data = dict(raw)
-    section = data.get("video_generation")
-    if not isinstance(section, Mapping):
-        return data
-    section = dict(section)
-    if isinstance(section.get("output_dir"), str):
-        section["output_dir"] = str(base_dir / section["output_dir"])
-    backends = section.get("backends")
-    if isinstance(backends, Mapping):
-        section["backends"] = {n: _absolute_backend(n, c, base_dir) for n, c in backends.items()}
-    data["video_generation"] = section
-    return data
-
-
-def _absolute_backend(name: str, cfg: Any, base_dir: Path) -> Any:
-    from .backends import backend_class, known_backends
-
-    if name not in known_backends() or not isinstance(cfg, Mapping):
-        return cfg
-    fields = backend_class(name).settings_model.path_fields
-    return {
-        key: str(base_dir / value) if key in fields and isinstance(value, str) else value
-        for key, value in cfg.items()
-    }
-
-
-def _backend_settings(name: str, cfg: Any, env: Mapping[str, str]) -> BackendSettings:
-    from .backends import backend_class, known_backends
-
-    if name not in known_backends():
-        raise ConfigError(
-            f"unknown backend {name!r} in video_generation.backends "
-            f"(known: {', '.join(known_backends())})"
-        )
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"video_generation.backends.{name} must be an object")
-    cls = backend_class(name)
-    values = dict(cfg)
-    file_key = values.pop("api_key", None)
-    try:
-        settings = cls.settings_model(**values)
-    except ValidationError as error:
-        raise ConfigError(f"video_generation.backends.{name}: {_explain(error)}") from None
-    key, why = resolve_key(name, file_key, cls.key_env, env)
-    settings = settings.model_copy(update={"api_key": key, "key_source": why})
-    url = env.get(f"VIDEOGEN_{name.upper()}_BASE_URL", "").strip()
-    if url:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"VIDEOGEN_{name.upper()}_BASE_URL must start with http(s)://")
-        settings = settings.model_copy(update={"base_url": url.rstrip("/")})
-    if env.get(SANDBOX_HOST_ENV) and _wants_sandbox(name, settings, cls.requires_key, env):
-        settings = _on_sandbox_host(name, settings, env)
-    return settings
-
-
-def _wants_sandbox(
-    name: str, settings: BackendSettings, requires_key: bool, env: Mapping[str, str]
-) -> bool:
-    """Keyless backends (and SVD without its own URL) go to the sandbox host when one is set."""
-    if requires_key:
-        return not settings.has_key
-    return not env.get(f"VIDEOGEN_{name.upper()}_BASE_URL")
-
-
-def _on_sandbox_host(
-    name: str, settings: BackendSettings, env: Mapping[str, str]
-) -> BackendSettings:
-    """Point a backend at ``$VIDEOGEN_SANDBOX_HOST`` (``videogen sandbox --port-base N``:
-    the i-th sandbox listens on N + i), with the key that sandbox expects."""
-    from urllib.parse import urlsplit
-
-    from .backends import backend_class
-    from .sandbox.server import DEFAULT_KEYS, SANDBOX_NAMES
-
-    host = env[SANDBOX_HOST_ENV]
-    port = int(env.get("VIDEOGEN_SANDBOX_PORT_BASE", SANDBOX_PORT_BASE)) + SANDBOX_NAMES.index(name)
-    path = urlsplit(backend_class(name).default_base_url).path
-    key = DEFAULT_KEYS.get(name)
-    return settings.model_copy(
-        update={
-            "base_url": f"http://{host}:{port}{path}",
-            "api_key": SecretStr(key) if key else None,
-            "key_source": f"sandbox at {host}:{port}",
-        }
-    )
-
-
-def resolve_key(
-    name: str, file_value: object, vendor_env: tuple[str, ...], env: Mapping[str, str]
-) -> tuple[SecretStr | None, str]:
-    """The backend's key and where it came from, or ``None`` and why there is none."""
-    for var in (f"VIDEOGEN_{name.upper()}_API_KEY", *vendor_env):
-        value = env.get(var, "")
-        if value and not is_placeholder(value):
-            return SecretStr(value), f"env:{var}"
-    if isinstance(file_value, str) and file_value and not is_placeholder(file_value):
-        return SecretStr(file_value), "file"
-    tried = ", ".join((f"VIDEOGEN_{name.upper()}_API_KEY", *vendor_env))
-    if isinstance(file_value, str) and file_value:
-        # Echoing a placeholder is safe: it matched the placeholder pattern, so it is no key.
-        return None, f"the config holds a placeholder ({file_value!r}), not a key; set {tried}"
-    return None, f"no api_key in the config and none of {tried} is set"
-
-
-def _explain(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)

@@ -10,6 +10,7 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
     ├── NoBackendAvailableError      no enabled, healthy, capable backend is left for a scene
     ├── StoreUnavailableError        Redis cannot be reached (names the URL, never a password)
     ├── StackError                   ``videogen up`` cannot start or keep one of its processes
+    ├── MissingExtraError            an optional part is not installed (names the pip line)
     └── BackendError                 something went wrong talking to one backend
         ├── TransientBackendError    retry on the same backend, with backoff
         │   ├── RateLimitedError         429; carries ``retry_after``
@@ -85,6 +86,20 @@ class StoreUnavailableError(VideoGenError):
 
 class StackError(VideoGenError):
     """``videogen up`` could not start a process, or one kept crashing; names it and its log."""
+
+
+class MissingExtraError(VideoGenError):
+    """An optional part of videogen is used but its extra is not installed.
+
+    Attributes:
+        extra: the extra to install (``sandbox``).
+    """
+
+    def __init__(self, extra: str, needed_by: str, missing: str) -> None:
+        super().__init__(
+            f"{needed_by} need {missing}, which is not installed: pip install 'videogen[{extra}]'"
+        )
+        self.extra = extra
 
 
 class BackendError(VideoGenError):

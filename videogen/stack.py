@@ -26,12 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
-
 from .backends import create_backend
-from .config import Settings, absolute_paths
+from .children import (
+    STOP_GRACE,
+    Child,
+    alive,
+    identity,
+    kill_group,
+    stop_children,
+    stop_leftovers,
+)
+from .config import Settings
 from .embedded import EmbeddedRedis
-from .errors import StackError
+from .errors import MissingExtraError, StackError
+from .loading import absolute_paths
+from .sandbox.defaults import DEFAULT_KEYS
 from .supervise import RestartPolicy, after_exit
 
 FLOWER_PORT = 5555
@@ -40,36 +49,9 @@ SANDBOX_POLL_INTERVAL = 0.25
 WORKER_STOP_GRACE = 10.0
 """Seconds a worker's warm shutdown may take (running tasks finish) before a cold one: a
 vendor job still running then is left to the next run, which resumes it from its job id."""
-STOP_GRACE = 10.0
-"""Seconds any other child gets after SIGTERM before it is killed."""
 WORKER_START_TIMEOUT = 90.0
 
 Say = Callable[[str], None]
-
-
-@dataclass
-class Child:
-    """One supervised process and its restart bookkeeping."""
-
-    name: str
-    kind: str
-    """``observer`` (Flower), ``router``, ``worker``, ``beat`` or ``redis``: the stop order."""
-    start: Callable[[], subprocess.Popen[bytes]]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    fast_crashes: int = 0
-    restart_at: float | None = None
-    restarts: int = 0
-
-    def spawn(self) -> None:
-        self.process = self.start()
-        self.started = time.monotonic()
-        self.restart_at = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
 
 @dataclass
@@ -118,12 +100,12 @@ class Stack:
         if self.run_file.exists():
             record = json.loads(self.run_file.read_text() or "{}")
             owner = record.get("up") or {}
-            if _alive(owner) and owner.get("pid") != os.getpid():
+            if alive(owner) and owner.get("pid") != os.getpid():
                 raise StackError(
                     f"another `videogen up` (pid {owner['pid']}) is running with "
                     f"{self.run_dir}; stop it first, or pass another --run-dir"
                 )
-            left = _stop_leftovers(record.get("children") or {})
+            left = stop_leftovers(record.get("children") or {})
             if left:
                 self.say(
                     f"cleaned up {left} process(es) left by a previous `videogen up` "
@@ -133,9 +115,9 @@ class Stack:
 
     def _save_run_file(self) -> None:
         children = {
-            c.name: _identity(c.process.pid) for c in self.children if c.process and c.running
+            c.name: identity(c.process.pid) for c in self.children if c.process and c.running
         }
-        record = {"up": _identity(os.getpid()), "children": children}
+        record = {"up": identity(os.getpid()), "children": children}
         self.run_file.write_text(json.dumps(record))
 
     # -- pieces ----------------------------------------------------------------------------
@@ -167,14 +149,19 @@ class Stack:
         return not cfg.has_key
 
     def _start_sandboxes(self) -> None:
-        from .sandbox import start_sandboxes
-
         names = [n for n in self.settings.video_generation.backends if self.needs_sandbox(n)]
-        self.sandboxes = start_sandboxes(names) if names else {}
+        if not names:
+            return
+        try:
+            from .sandbox import start_sandboxes  # the web stack: only when a sandbox runs
+        except MissingExtraError as error:
+            raise StackError(
+                f"{', '.join(names)} would run on sandboxes (no API key, or no ComfyUI "
+                f"answering), and {error}"
+            ) from None
+        self.sandboxes = start_sandboxes(names)
 
     def _write_config(self) -> None:
-        from .sandbox import DEFAULT_KEYS
-
         raw = _raw_config(self.settings.source)
         backends = raw.setdefault("video_generation", {}).setdefault("backends", {})
         for name, server in self.sandboxes.items():
@@ -289,77 +276,17 @@ class Stack:
         for kinds in (("observer",), ("router",), ("worker",), ("beat",)):
             group = [c for c in self.children if c.kind in kinds]
             if kinds[0] in ("router", "worker"):
-                _stop(group, signal.SIGTERM, WORKER_STOP_GRACE, then=signal.SIGQUIT)
+                stop_children(group, signal.SIGTERM, WORKER_STOP_GRACE, then=signal.SIGQUIT)
             else:
-                _stop(group, signal.SIGTERM, STOP_GRACE)
+                stop_children(group, signal.SIGTERM, STOP_GRACE)
         for server in self.sandboxes.values():
             server.stop()
         if self.embedded is not None:
             self.embedded.stop()
         for child in self.children:
-            _kill_group(child)
+            kill_group(child)
         with contextlib.suppress(FileNotFoundError):
             self.run_file.unlink()
-
-
-def _stop(
-    children: list[Child], sig: signal.Signals, grace: float, then: signal.Signals | None = None
-) -> None:
-    """Signal every child, wait up to ``grace``; then ``then`` (and a short wait), then kill."""
-    live = [c for c in children if c.running]
-    for step in (sig, then, signal.SIGKILL):
-        if step is None:
-            continue
-        for child in live:
-            assert child.process is not None
-            with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(step)
-        live = _wait(live, grace if step is sig else STOP_GRACE / 2)
-        if not live:
-            return
-
-
-def _wait(children: list[Child], timeout: float) -> list[Child]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(c.running for c in children):
-        time.sleep(0.05)
-    return [c for c in children if c.running]
-
-
-def _kill_group(child: Child) -> None:
-    """Anything left in the child's process group (beat's and Flower's own children)."""
-    if child.process is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.process.wait(5)
-
-
-def _identity(pid: int) -> dict[str, Any]:
-    """A pid plus its start time: a reused pid is never mistaken for ours."""
-    return {"pid": pid, "created": psutil.Process(pid).create_time()}
-
-
-def _alive(entry: dict[str, Any]) -> bool:
-    try:
-        process = psutil.Process(int(entry["pid"]))
-        return bool(abs(process.create_time() - float(entry["created"])) < 0.01)
-    except (KeyError, ValueError, TypeError, psutil.Error):
-        return False
-
-
-def _stop_leftovers(children: dict[str, dict[str, Any]]) -> int:
-    """Stop the process groups a killed ``up`` left behind; returns how many were alive."""
-    alive = [int(entry["pid"]) for entry in children.values() if _alive(entry)]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, sig)
-        procs = [psutil.Process(pid) for pid in alive if psutil.pid_exists(pid)]
-        _, still = psutil.wait_procs(procs, timeout=STOP_GRACE)
-        if not still:
-            break
-    return len(alive)
 
 
 def _raw_config(source: str) -> dict[str, Any]:

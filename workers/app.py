@@ -1,16 +1,22 @@
 """The Celery application of the workers, and its thin task shells.
 
-Each task loads by id, calls one pipeline step, and lets the step enqueue the next one.
-Workers read their config once, like every command (``$VIDEOGEN_CONFIG``, else
-``config/config.json``), and Redis from ``$VIDEOGEN_REDIS_URL`` (else the embedded default).
-A worker started by ``videogen worker`` publishes what it uses (:mod:`videogen.stackview`)
-when it is ready, and withdraws it when it stops.
+:func:`create_app` builds the app from a :class:`~videogen.config.Settings` value: its Redis,
+the beat's schedule, the four tasks, and the signal handlers that publish what a worker uses
+(:mod:`videogen.stackview`) when it is ready and withdraw it when it stops. Each task loads by
+id, calls one pipeline step, and lets the step enqueue the next one.
+
+``videogen worker`` builds the app from the config it loaded. ``celery -A workers.app ...``
+(the beat and Flower that ``videogen beat`` and ``videogen flower`` run) gets
+``workers.app.app``, built on first access from the config (``$VIDEOGEN_CONFIG``, else
+``config/config.json``) and the environment: importing this module reads no config.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -19,21 +25,16 @@ from celery.schedules import crontab
 from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
 from videogen import stackview
-from videogen.config import Settings, VideoGenerationSettings, load_config
+from videogen.config import Settings, VideoGenerationSettings
 from videogen.constants import ROUTER_QUEUE, WORKER_ROLE_ENV
 from videogen.errors import ConfigError
+from videogen.loading import load_config
 from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.queue import CeleryDispatcher, celery_app
 from videogen.store import Store
 
 log = logging.getLogger("videogen")
-
-
-@cache
-def settings() -> Settings:
-    """The worker's config, read once per process."""
-    return load_config()
 
 
 def health_schedule(vg: VideoGenerationSettings) -> float | crontab:
@@ -47,11 +48,9 @@ def health_schedule(vg: VideoGenerationSettings) -> float | crontab:
         raise ConfigError(f"health_check_crontab {vg.health_check_crontab!r}: {error}") from None
 
 
-def create_app(config: Settings) -> Celery:
-    """The Celery app on ``config``'s Redis, with the beat's schedule from its settings."""
-    app = celery_app(config.redis)
-    vg = config.video_generation
-    app.conf.beat_schedule = {
+def beat_schedule(vg: VideoGenerationSettings) -> dict[str, dict[str, Any]]:
+    """Health probes and the sweeper, both on the router queue."""
+    return {
         "health-probes": {
             "task": "videogen.health",
             "schedule": health_schedule(vg),
@@ -63,10 +62,93 @@ def create_app(config: Settings) -> Celery:
             "options": {"queue": ROUTER_QUEUE, "expires": vg.sweep_interval},
         },
     }
+
+
+def create_app(settings: Settings) -> Celery:
+    """The Celery app on ``settings``' Redis, with the beat's schedule, the tasks, and the
+    worker's publish/withdraw handlers; its tasks run a pipeline built from ``settings``."""
+    app = celery_app(settings.redis)
+    app.conf.beat_schedule = beat_schedule(settings.video_generation)
+    pipeline = _PipelineOnce(settings, app)
+    _register_tasks(app, pipeline)
+    _connect_signals(app, settings, pipeline)
     return app
 
 
-app = create_app(settings())  # `celery -A workers.app` and `videogen worker` need it at import
+class _PipelineOnce:
+    """One pipeline per worker process, built on first use (its backends' HTTP clients are
+    thread-safe, and the worker's threads share it)."""
+
+    def __init__(self, settings: Settings, app: Celery) -> None:
+        self.settings = settings
+        self.app = app
+        self._pipeline: Pipeline | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Pipeline:
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = self._build()
+            return self._pipeline
+
+    def _build(self) -> Pipeline:
+        # Celery owns the worker's log handlers; videogen's records flow into them.
+        logging.getLogger("videogen").setLevel(os.environ.get("VIDEOGEN_LOG_LEVEL", "INFO"))
+        for noisy in ("httpx", "httpcore"):  # request lines are noise; keys are never in them
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        store = Store.from_url(self.settings.redis)
+        return Pipeline(self.settings, store, CeleryDispatcher(self.app))
+
+
+def _register_tasks(app: Celery, pipeline: Callable[[], Pipeline]) -> None:
+    # shared=False: a shared task would be added to every app finalized later, and the first
+    # app's task (and its pipeline) would win the name there.
+    @app.task(name="videogen.route", shared=False)
+    def route(scene_id: str) -> None:
+        pipeline().route(scene_id)
+
+    @app.task(name="videogen.generate", shared=False)
+    def generate(backend: str, scene_id: str) -> None:
+        pipeline().generate(backend, scene_id)
+
+    @app.task(name="videogen.health", shared=False)
+    def health(request_id: str | None = None) -> None:
+        """Probe every enabled backend (the beat's schedule, or a client asking for fresh
+        results: it blocks on ``request_id`` until they are stored)."""
+        pipeline().probe_all()
+        if request_id:
+            pipeline().store.probed(request_id)
+
+    @app.task(name="videogen.sweep", shared=False)
+    def sweep() -> None:
+        pipeline().sweep()
+
+
+def _connect_signals(app: Celery, settings: Settings, pipeline: Callable[[], Pipeline]) -> None:
+    """Publish what this worker uses once it is ready, withdraw it when it stops (workers
+    started by ``videogen worker``, which sets their role)."""
+
+    def publish(sender: Any = None, **_: object) -> None:
+        role = os.environ.get(WORKER_ROLE_ENV)
+        if role and getattr(sender, "app", None) is app:
+            p = pipeline()
+            stackview.publish(p.store, p.settings, role, str(sender.hostname), p.capabilities_of)
+            log.info("published what this %s worker uses", role)
+
+    def withdraw(sender: Any = None, **_: object) -> None:
+        role = os.environ.get(WORKER_ROLE_ENV)
+        if not role or getattr(sender, "app", None) is not app:
+            return
+        try:  # Redis may be gone already: never hold up a stop for this
+            Store.from_url(settings.redis, patient=False).withdraw(
+                stackview.role_key(role), str(sender.hostname)
+            )
+        except Exception:  # noqa: BLE001 - a stale record is overwritten by the next worker
+            log.debug("could not withdraw the published view", exc_info=True)
+
+    # weak=False: these closures have no other reference to keep them alive.
+    worker_ready.connect(publish, weak=False)
+    worker_shutdown.connect(withdraw, weak=False)
 
 
 @after_setup_logger.connect
@@ -78,57 +160,12 @@ def _json_logs(logger: logging.Logger, **_: object) -> None:
 
 
 @cache
-def pipeline() -> Pipeline:
-    """One pipeline per worker process (its backends' HTTP clients are thread-safe)."""
-    # Celery owns the worker's log handlers; videogen's records flow into them.
-    logging.getLogger("videogen").setLevel(os.environ.get("VIDEOGEN_LOG_LEVEL", "INFO"))
-    for noisy in ("httpx", "httpcore"):  # request lines are noise; keys are never in them
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    config = settings()
-    return Pipeline(config, Store.from_url(config.redis), CeleryDispatcher(app))
+def _app_from_config() -> Celery:
+    return create_app(load_config())
 
 
-@worker_ready.connect
-def _publish(sender: Any = None, **_: object) -> None:
-    role = os.environ.get(WORKER_ROLE_ENV)
-    if role:
-        p = pipeline()
-        stackview.publish(p.store, p.settings, role, str(sender.hostname), p.capabilities_of)
-        log.info("published what this %s worker uses", role)
-
-
-@worker_shutdown.connect
-def _withdraw(sender: Any = None, **_: object) -> None:
-    role = os.environ.get(WORKER_ROLE_ENV)
-    if not role or sender is None:
-        return
-    try:  # Redis may be gone already: never hold up a stop for this
-        Store.from_url(settings().redis, patient=False).withdraw(
-            stackview.role_key(role), str(sender.hostname)
-        )
-    except Exception:  # noqa: BLE001 - a stale record is overwritten by the next worker
-        log.debug("could not withdraw the published view", exc_info=True)
-
-
-@app.task(name="videogen.route")
-def route(scene_id: str) -> None:
-    pipeline().route(scene_id)
-
-
-@app.task(name="videogen.generate")
-def generate(backend: str, scene_id: str) -> None:
-    pipeline().generate(backend, scene_id)
-
-
-@app.task(name="videogen.health")
-def health(request_id: str | None = None) -> None:
-    """Probe every enabled backend (the beat's schedule, or a client asking for fresh results:
-    it blocks on ``request_id`` until they are stored)."""
-    pipeline().probe_all()
-    if request_id:
-        pipeline().store.probed(request_id)
-
-
-@app.task(name="videogen.sweep")
-def sweep() -> None:
-    pipeline().sweep()
+def __getattr__(name: str) -> Any:
+    """``workers.app.app`` for ``celery -A workers.app``: built on first access (PEP 562)."""
+    if name == "app":
+        return _app_from_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """`videogen up` as a user meets it: the quick start in two terminals, a supervisor that
-restarts what crashes, a stop that leaves nothing behind, and an installed wheel that works
-outside the repository. Every test drives the real command in a subprocess."""
+restarts what crashes, and a stop that leaves nothing behind (an installed wheel:
+test_install.py). Every test drives the real command in a subprocess."""
 
 from __future__ import annotations
 
@@ -120,6 +120,15 @@ def no_tracebacks(run_dir: Path) -> dict[str, str]:
     return {p.name: p.read_text(errors="replace") for p in logs if "Traceback" in p.read_text()}
 
 
+def submit_batch(folder: Path, name: str, env: dict[str, str]) -> tuple[float, str]:
+    """Submit 4 scenes from ``folder`` and wait: (seconds it took, the job id)."""
+    scenes = write_scenes(folder / f"{name}.json", [f"{name} {i}" for i in range(4)])
+    started = time.monotonic()
+    out = videogen("submit", str(scenes), "--wait", cwd=folder, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return time.monotonic() - started, out.stdout.split()[1].rstrip(":")
+
+
 def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
     """README: `up` in one terminal (the repo, its config); health, submit, status, stats
     from another folder with no config file. `health` must neither lie nor poison routing."""
@@ -130,15 +139,7 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
     try:
         up.wait_for("press Ctrl-C")
         client = clean_env()
-
-        def batch(name: str) -> tuple[float, str]:
-            scenes = write_scenes(elsewhere / f"{name}.json", [f"{name} {i}" for i in range(4)])
-            started = time.monotonic()
-            out = videogen("submit", str(scenes), "--wait", cwd=elsewhere, env=client)
-            assert out.returncode == 0, out.stdout + out.stderr
-            return time.monotonic() - started, out.stdout.split()[1].rstrip(":")
-
-        before, _ = batch("before")
+        before, _ = submit_batch(elsewhere, "before", client)
         health = videogen("health", cwd=elsewhere, env=client)
         assert health.returncode == 0, health.stdout + health.stderr
         assert "probed now by the running stack" in health.stdout
@@ -147,7 +148,7 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
         assert health.stderr.count("\n") == 1
         assert "strategy priority (stack: least_loaded)" in health.stderr
         circuits = redis.Redis.from_url(REDIS_URL).keys("vg:circuit:*")
-        after, job = batch("after")
+        after, job = submit_batch(elsewhere, "after", client)
 
         status = json.loads(videogen("status", job, "--json", cwd=elsewhere, env=client).stdout)
         assert [s["state"] for s in status] == ["succeeded"] * 4
@@ -234,54 +235,6 @@ def test_up_leaves_no_process_behind_on_a_stop_signal(tmp_path, sig):
         up.stop()
 
 
-def test_installed_wheel_runs_the_demo_and_takes_submits_outside_the_repo(tmp_path):
-    """The built wheel in a fresh venv: `up --demo` in an empty folder, then `up` there and a
-    submit from a third folder, with no config file anywhere."""
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)],
-        check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    wheel = next(dist.glob("videogen-*.whl"))
-    install = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-         "--disable-pip-version-check", str(wheel)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-3000:]
-    python = str(venv / "bin" / "python")
-    empty, third = tmp_path / "empty", tmp_path / "third"
-    empty.mkdir()
-    third.mkdir()
-    env = clean_env()
-    demo = subprocess.run(
-        [python, "-m", "videogen", "up", "--demo", "--no-flower"],
-        cwd=empty, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert demo.stdout.count(" ok ") == 4
-    assert len(list((empty / "output").rglob("*.mp4"))) == 4
-    redis_dir = empty / "var" / "redis"  # the embedded Redis kept its data (AOF) there
-    assert (redis_dir / "appendonly.aof").exists() or list(redis_dir.glob("appendonlydir/*"))
-    up = Up("--no-flower", run_dir=empty / "var", cwd=empty, env=env, python=python)
-    try:
-        up.wait_for("press Ctrl-C")
-        scenes = write_scenes(third / "scenes.json", ["a lighthouse", "a harbour"])
-        out = subprocess.run(
-            [python, "-m", "videogen", "submit", str(scenes), "--wait", "--json"],
-            cwd=third, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert out.returncode == 0, out.stdout + out.stderr
-        results = json.loads(out.stdout)["results"]
-        assert [r["success"] for r in results] == [True, True]
-        assert all(Path(r["video_path"]).is_file() for r in results)
-        assert all(str(empty / "output") in r["video_path"] for r in results)
-    finally:
-        up.stop()
-
-
 class Recording:
     def __init__(self) -> None:
         self.sent: list[tuple] = []
@@ -295,7 +248,7 @@ class Recording:
 
 def test_a_probe_without_a_key_never_writes_a_verdict(redis_server, sandboxes):
     """What made `videogen health` poison routing: a keyless client's verdict in Redis."""
-    from videogen.config import build_settings
+    from videogen.loading import build_settings
     from videogen.pipeline import Pipeline
     from videogen.store import Store
 

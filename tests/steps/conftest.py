@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from videogen.config import build_settings
 from videogen.embedded import EmbeddedRedis, free_port
+from videogen.loading import build_settings
 from videogen.models import Scene
 from videogen.pipeline import Pipeline
 from videogen.record import SceneRecord

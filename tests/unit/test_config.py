@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from videogen.config import Strategy, build_settings, config_path, is_placeholder, load_config
+from videogen.api_keys import is_placeholder
+from videogen.config import Strategy
 from videogen.errors import ConfigError
+from videogen.loading import build_settings, config_path, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "config" / "config.json"
@@ -158,10 +160,49 @@ def test_unreadable_or_invalid_files(tmp_path):
         load_config(bad, env={})
 
 
-def test_redis_url_from_the_environment_wins(tmp_path):
+def test_redis_url_and_output_dir_from_the_environment_win(tmp_path):
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"redis_url": "redis://file:6379/0"}))
-    assert load_config(path, env={}).redis_url == "redis://file:6379/0"
+    path.write_text(
+        json.dumps({"redis_url": "redis://file:6379/0", "video_generation": {"output_dir": "o"}})
+    )
+    settings = load_config(path, env={})
+    assert settings.redis_url == "redis://file:6379/0"
+    assert settings.outputs == (tmp_path / "o").resolve()
+    env = {"VIDEOGEN_REDIS_URL": "redis://env:6379/0", "VIDEOGEN_OUTPUT_DIR": str(tmp_path / "e")}
+    settings = load_config(path, env=env)
+    assert settings.redis == "redis://env:6379/0"
+    assert settings.outputs == (tmp_path / "e").resolve()
+
+
+def test_the_environment_is_read_from_the_mapping_alone(tmp_path, monkeypatch):
+    """What the process has set never leaks into a config built from another mapping."""
+    path = tmp_path / "c.json"
+    path.write_text(
+        json.dumps({"redis_url": "redis://file:6379/0", "video_generation": {"output_dir": "o"}})
+    )
+    for var, value in {
+        "VIDEOGEN_REDIS_URL": "redis://process:6379/0",
+        "VIDEOGEN_OUTPUT_DIR": str(tmp_path / "process"),
+        "VIDEOGEN_CONFIG": str(tmp_path / "missing.json"),
+        "RUNWAYML_API_SECRET": REAL_KEY,
+        "VIDEOGEN_SVD_BASE_URL": "http://127.0.0.1:9/comfy",
+        "VIDEOGEN_SANDBOX_HOST": "sandbox",
+    }.items():
+        monkeypatch.setenv(var, value)
+    settings = load_config(path, env={})
+    assert settings.redis == "redis://file:6379/0"
+    assert settings.outputs == (tmp_path / "o").resolve()
+    assert settings.backend("runway").api_key is None
+    assert settings.base_url("svd") == "http://127.0.0.1:8188"
+    assert settings.base_url("luma") == "https://api.lumalabs.ai/dream-machine/v1"
+    by_default = load_config(path)  # the process's environment, when no mapping is given
+    assert by_default.redis == "redis://process:6379/0"
+    assert by_default.outputs == (tmp_path / "process").resolve()
+    assert by_default.backend("runway").key_source == "env:RUNWAYML_API_SECRET"
+    assert by_default.base_url("svd") == "http://127.0.0.1:9/comfy"
+    assert by_default.base_url("luma") == "http://sandbox:9102/dream-machine/v1"
+    with pytest.raises(ConfigError, match="missing.json"):
+        load_config()  # $VIDEOGEN_CONFIG from the process
 
 
 def test_no_config_file_means_the_original_four_backends(tmp_path, monkeypatch):

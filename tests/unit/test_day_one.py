@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from videogen.capabilities import Capabilities
-from videogen.config import build_settings, load_config
 from videogen.constants import DATA_DIR, DEFAULT_SVD_WORKFLOW, DEMO_SCENES
 from videogen.embedded import free_port
 from videogen.errors import StoreUnavailableError
+from videogen.loading import build_settings, load_config
 from videogen.redis_conn import check_reachable, safe_url
 from videogen.stackview import (
     ROUTER_ROLE,

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from videogen.backends import backend_class
-from videogen.config import build_settings
+from videogen.loading import build_settings
 from videogen.queue import backend_queue
-from videogen.sandbox.server import SANDBOX_NAMES
+from videogen.sandbox.defaults import SANDBOX_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from videogen.config import build_settings
 from videogen.errors import ConfigError, SceneValidationError
+from videogen.loading import build_settings
 from videogen.models import Scene
 from videogen.scenes import parse_scenes
 

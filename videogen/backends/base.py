@@ -67,10 +67,18 @@ class BaseVideoBackend(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BackendSettings]] = BackendSettings
+    """The backend's settings class; it also holds the vendor's facts mirrored below."""
     default_base_url: ClassVar[str]
-    key_env: ClassVar[tuple[str, ...]] = ()
-    """The vendor SDK's own environment variables for the key."""
-    requires_key: ClassVar[bool] = True
+    key_env: ClassVar[tuple[str, ...]]
+    requires_key: ClassVar[bool]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Written once, on the settings class: the config schema reads them from there
+        # without importing any adapter (and its httpx and PyAV).
+        cls.default_base_url = cls.settings_model.default_base_url
+        cls.key_env = cls.settings_model.key_env
+        cls.requires_key = cls.settings_model.requires_key
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ completed, failed; ``assets.video``); ``DELETE /generations/{id}``; health from
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import field_validator
 
@@ -45,6 +45,9 @@ _POLICY_WORDS = ("moderation", "policy", "safety", "nsfw")
 
 
 class LumaSettings(BackendSettings):
+    default_base_url: ClassVar[str] = LUMA_BASE_URL
+    key_env: ClassVar[tuple[str, ...]] = ("LUMAAI_API_KEY",)
+
     model: str = "ray-2"
     resolutions: tuple[str, ...] = ("720p", "540p", "1080p")
     """Resolutions offered to scenes, the first being the default (4k costs ~9x 720p)."""
@@ -108,8 +111,6 @@ def parse_generation(backend: str, body: dict[str, Any]) -> JobStatus:
 class LumaBackend(BaseVideoBackend):
     name = "luma"
     settings_model = LumaSettings
-    default_base_url = LUMA_BASE_URL
-    key_env = ("LUMAAI_API_KEY",)
     settings: LumaSettings
 
     def get_capabilities(self) -> Capabilities:

@@ -10,7 +10,7 @@ Contract: shared/vendor-apis.md §C.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ..capabilities import Capabilities, ImageInput, ModeSpec
@@ -51,6 +51,9 @@ NO_SUCH_REQUEST = "00000000-0000-0000-0000-000000000000"
 
 
 class PikaSettings(BackendSettings):
+    default_base_url: ClassVar[str] = FAL_QUEUE_URL
+    key_env: ClassVar[tuple[str, ...]] = ("FAL_KEY",)
+
     model: str = "fal-ai/pika/v2.2"
     """fal endpoint prefix; ``/text-to-video`` or ``/image-to-video`` is appended."""
 
@@ -84,8 +87,6 @@ def failure_class(
 class PikaBackend(BaseVideoBackend):
     name = "pika"
     settings_model = PikaSettings
-    default_base_url = FAL_QUEUE_URL
-    key_env = ("FAL_KEY",)
     settings: PikaSettings
 
     def get_capabilities(self) -> Capabilities:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import field_validator
 
@@ -67,6 +67,9 @@ PROMPT_MAX_CHARS = 1000
 
 
 class RunwaySettings(BackendSettings):
+    default_base_url: ClassVar[str] = RUNWAY_BASE_URL
+    key_env: ClassVar[tuple[str, ...]] = ("RUNWAYML_API_SECRET",)
+
     image_model: str = "gen4_turbo"
     """Model for scenes with a first frame (``gen4_turbo``, ``gen4.5``, ``veo3.1``...)."""
     text_model: str | None = "gen4.5"
@@ -140,8 +143,6 @@ def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
 class RunwayBackend(BaseVideoBackend):
     name = "runway"
     settings_model = RunwaySettings
-    default_base_url = RUNWAY_BASE_URL
-    key_env = ("RUNWAYML_API_SECRET",)
     settings: RunwaySettings
 
     def get_capabilities(self) -> Capabilities:

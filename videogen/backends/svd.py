@@ -35,6 +35,9 @@ PROMPT_MAX_CHARS = 2000
 
 
 class SVDSettings(BackendSettings):
+    default_base_url: ClassVar[str] = COMFYUI_BASE_URL
+    requires_key: ClassVar[bool] = False
+    """A local ComfyUI has no auth."""
     path_fields: ClassVar[tuple[str, ...]] = ("workflow", "text_workflow")
 
     workflow: str = str(DEFAULT_SVD_WORKFLOW)
@@ -105,8 +108,6 @@ def output_file(outputs: dict[str, Any]) -> dict[str, Any] | None:
 class SVDBackend(BaseVideoBackend):
     name = "svd"
     settings_model = SVDSettings
-    default_base_url = COMFYUI_BASE_URL
-    requires_key = False
     settings: SVDSettings
 
     @cached_property

@@ -1,11 +1,21 @@
-"""``videogen sandbox``: serve every vendor sandbox on loopback until Ctrl-C."""
+"""``videogen sandbox``: serve every vendor sandbox on loopback until Ctrl-C.
+
+Only running the command imports the web stack (the ``sandbox`` extra): ``videogen --help``
+and every other command load this module without it.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from videogen.sandbox.server import DEFAULT_KEYS, SANDBOX_NAMES, SandboxServer, start_sandboxes
+from videogen.errors import MissingExtraError
+from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 from videogen.stopping import stop_event
+
+if TYPE_CHECKING:
+    from videogen.sandbox.server import SandboxServer
 
 
 def _ports(port_base: int | None, names: list[str]) -> dict[str, int]:
@@ -46,7 +56,11 @@ def sandbox_command(host: str, port_base: int | None, only: tuple[str, ...]) -> 
     """Serve local stand-ins for the vendor APIs (svd/ComfyUI, runway, luma, pika/fal)."""
     names = list(only) or list(SANDBOX_NAMES)
     try:
+        from videogen.sandbox import start_sandboxes
+
         servers = start_sandboxes(names, ports=_ports(port_base, names), host=host)
+    except MissingExtraError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"could not start the sandboxes: {exc}") from exc
     _describe(servers)

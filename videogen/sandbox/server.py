@@ -6,7 +6,6 @@ The socket is bound before the thread starts, so an ephemeral port (``port=0``) 
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import threading
 import time
@@ -18,23 +17,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from videogen.sandbox import comfyui, fal, luma, runway
+from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 from videogen.sandbox.state import Knobs, SandboxState
-
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
-"""Backend names, exactly as videogen's config names them."""
-
-# Fixed keys in each vendor's own key shape, so configs and validators treat them like real ones.
-DEFAULT_KEYS: dict[str, str | None] = {
-    "svd": None,
-    # Runway: "key_" + 128 hex characters.
-    "runway": "key_" + hashlib.sha512(b"videogen sandbox runway").hexdigest(),
-    # Luma: "luma-" + a UUID + a hex tail.
-    "luma": "luma-5a3d2b8e-1c4f-4e7a-9b6d-0f2e8c7a1d34-"
-    + hashlib.sha1(b"videogen sandbox luma").hexdigest(),
-    # fal: "<key id>:<key secret>".
-    "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
-    + hashlib.md5(b"videogen sandbox fal").hexdigest(),
-}
 
 _START_TIMEOUT = 10.0
 

@@ -1,0 +1,247 @@
+"""Client commands of the running stack: ``submit``, ``status``, ``health``, ``stats``.
+Thin: parse, call the library, print.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from .cli_config import config_option, load_settings
+from .errors import SceneValidationError, VideoGenError
+from .models import SceneState
+from .record import SceneRecord
+
+REDIS_CHECK_TIMEOUT = 3.0
+"""Seconds a client command waits for Redis before it says it cannot reach it."""
+P = ParamSpec("P")
+R = TypeVar("R")
+_BAR = {
+    "pending": 0.1,
+    "routed": 0.25,
+    "running": 0.6,
+    "succeeded": 1.0,
+    "failed": 1.0,
+    "cancelled": 1.0,
+}
+
+
+def _generator(ctx: click.Context) -> Any:
+    """A client of the running stack: fails within seconds, with the reason, when Redis does
+    not answer, and says in one line where this config differs from the stack's."""
+    from .api import VideoGenerator
+    from .redis_conn import check_reachable
+
+    settings = load_settings(ctx)
+    try:
+        check_reachable(settings.redis, REDIS_CHECK_TIMEOUT)
+        generator = VideoGenerator(settings)
+    except VideoGenError as error:
+        raise click.ClickException(
+            f"{error}. Is the pipeline running? Start it with `videogen up`."
+        ) from None
+    differences = generator.config_differences()
+    if differences:
+        mine = (
+            "the defaults (no config file)" if settings.source.startswith("<") else settings.source
+        )
+        click.echo(
+            f"note: the running stack's config differs from {mine} "
+            f"({'; '.join(differences)}); showing and using the stack's",
+            err=True,
+        )
+    return generator
+
+
+def _client(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a lost Redis (or any videogen error) mid-command into one clear line."""
+    import redis
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except redis.RedisError as error:
+            raise click.ClickException(
+                f"lost Redis ({type(error).__name__}): has the stack stopped? Submitted scenes "
+                "carry on when it is back; `videogen status JOB` shows them"
+            ) from None
+        except VideoGenError as error:
+            raise click.ClickException(str(error)) from None
+
+    return run
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.command()
+@click.argument("scene_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait for every scene, showing progress.")
+@click.option(
+    "--timeout", type=float, default=None, help="Give up waiting after this many seconds."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
+@config_option
+@click.pass_context
+@_client
+def submit_command(
+    ctx: click.Context, scene_file: Path, wait: bool, timeout: float | None, as_json: bool
+) -> None:
+    """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
+
+    Nothing is enqueued unless every scene is valid and some enabled backend can take it.
+    """
+    from .scenes import load_scene_file
+
+    try:
+        scenes = load_scene_file(scene_file)
+    except SceneValidationError as error:
+        raise click.ClickException(str(error)) from None
+    generator = _generator(ctx)
+    try:
+        job_id = generator.submit(scenes)
+    except VideoGenError as error:
+        raise click.ClickException(str(error)) from None
+    if not wait:
+        _dump({"job_id": job_id, "scenes": len(scenes)}) if as_json else click.echo(job_id)
+        return
+    if not as_json:
+        click.echo(f"job {job_id}: {len(scenes)} scenes")
+    results = follow(generator, job_id, timeout, quiet=as_json)
+    _dump({"job_id": job_id, "results": results}) if as_json else print_results(results)
+    if not all(r["success"] for r in results):
+        sys.exit(1)
+
+
+def follow(generator: Any, job_id: str, timeout: float | None, quiet: bool) -> list[dict[str, Any]]:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown: dict[str, str] = {}
+    while True:
+        records = generator.records(job_id)
+        for record in records:
+            line = _progress_line(record)
+            if not quiet and shown.get(record.id) != line:
+                shown[record.id] = line
+                click.echo(line)
+        if all(record.finished for record in records):
+            return list(generator.results(job_id))
+        if deadline is not None and time.monotonic() > deadline:
+            raise click.ClickException(f"job {job_id} is still running after {timeout:g} s")
+        time.sleep(0.3)
+
+
+def _progress_line(record: SceneRecord) -> str:
+    filled = int(_BAR.get(record.state, 0) * 20)
+    bar = "#" * filled + "-" * (20 - filled)
+    where = f" on {record.backend}" if record.backend else ""
+    tail = f": {record.error}" if record.state is SceneState.FAILED else ""
+    return f"[{bar}] {record.id} {record.state.value}{where}{tail}"
+
+
+def print_results(results: list[dict[str, Any]]) -> None:
+    for r in results:
+        if r["success"]:
+            click.echo(
+                f"  #{r['index']} ok   {r['backend_used']:<7} {r['effective_duration']} s "
+                f"{r['effective_resolution']}  {r['video_path']}"
+            )
+        else:
+            click.echo(f"  #{r['index']} FAIL {r['backend_used'] or '-':<7} {r['error']}")
+
+
+@click.command()
+@click.argument("job_id", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+@_client
+def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> None:
+    """Show a job's scenes (state, backend, tries, file); without JOB_ID, list recent jobs."""
+    generator = _generator(ctx)
+    if job_id is None:
+        jobs = generator.store.recent_jobs()
+        _dump(jobs) if as_json else click.echo("\n".join(jobs) or "no jobs yet")
+        return
+    records = generator.records(job_id)
+    if not records:
+        raise click.ClickException(f"no job {job_id!r}")
+    if as_json:
+        _dump(generator.job_status(job_id))
+        return
+    for record in records:
+        click.echo(_progress_line(record))
+        for attempt in generator.store.attempts(record.id):
+            click.echo(f"      tried {attempt['backend']}: {attempt['error']}")
+        if record.result:
+            click.echo(f"      file: {record.result['video_path']}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+@_client
+def health_command(ctx: click.Context, as_json: bool) -> None:
+    """Probe every enabled backend now and show health, load and circuit state.
+
+    The running stack probes, with its own endpoints and keys (never this config's); when it
+    does not answer in time, the beat's latest results are shown, with their age.
+    """
+    import asyncio
+
+    generator = _generator(ctx)
+    report = asyncio.run(generator.health_check())
+    status = report["backends"]
+    if as_json:
+        _dump(report)
+        return
+    if report["fresh"]:
+        click.echo("probed now by the running stack")
+    else:
+        click.echo("the running stack did not answer in time: showing its latest results")
+    click.echo(f"overall: {report['overall_status']}")
+    for name, s in status.items():
+        mark = "healthy" if s["healthy"] else "UNHEALTHY"
+        click.echo(
+            f"  {name:<7} {mark:<9} {'enabled' if s['enabled'] else 'disabled':<8} "
+            f"{s['current_tasks']}/{s['max_tasks']} running, {s['queued_tasks']} queued, "
+            f"circuit {s['circuit']}  {s['health_detail']}{_age(s['checked_at'])}"
+        )
+
+
+def _age(checked_at: float | None) -> str:
+    return "" if checked_at is None else f" ({time.time() - checked_at:.0f} s ago)"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+@_client
+def stats_command(ctx: click.Context, as_json: bool) -> None:
+    """Per-backend statistics: success rate, latency, errors, retries, failovers, cost."""
+    stats = _generator(ctx).get_statistics()
+    if as_json:
+        _dump(stats)
+        return
+    click.echo(
+        f"healthy backends: {stats['healthy_backends']}, active tasks: "
+        f"{stats['total_active_tasks']}, queued: {stats['total_queued_tasks']}"
+    )
+    for name, s in stats["backends"].items():
+        rate = "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}"
+        latency = "-" if s["average_latency_s"] is None else f"{s['average_latency_s']:.1f} s"
+        click.echo(
+            f"  {name:<7} ok {s['succeeded']:>4}  failed {s['failed']:>3}  rate {rate:>4}  "
+            f"latency {latency:>7}  errors {s['errors']}  retries {s['retries']}  "
+            f"failovers {s['failovers']}  ~${s['estimated_cost_usd']:.2f}"
+        )

@@ -1,0 +1,23 @@
+"""The sandboxes' names and keys: what a config or a client needs to know about them, without
+the web stack that serves them (no starlette, no uvicorn)."""
+
+from __future__ import annotations
+
+import hashlib
+
+SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
+"""Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
+one port N + i."""
+
+# Fixed keys in each vendor's own key shape, so configs and validators treat them like real ones.
+DEFAULT_KEYS: dict[str, str | None] = {
+    "svd": None,
+    # Runway: "key_" + 128 hex characters.
+    "runway": "key_" + hashlib.sha512(b"videogen sandbox runway").hexdigest(),
+    # Luma: "luma-" + a UUID + a hex tail.
+    "luma": "luma-5a3d2b8e-1c4f-4e7a-9b6d-0f2e8c7a1d34-"
+    + hashlib.sha1(b"videogen sandbox luma").hexdigest(),
+    # fal: "<key id>:<key secret>".
+    "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
+    + hashlib.md5(b"videogen sandbox fal").hexdigest(),
+}
