@@ -11,6 +11,7 @@ import logging
 import uuid
 
 from .capabilities import Capabilities
+from .config import Strategy
 from .context import Context
 from .models import Scene, SceneState
 from .policy import is_open
@@ -72,12 +73,13 @@ def decide(ctx: Context, record: SceneRecord) -> Transition:
     """Where the scene goes now (pure once the views are read)."""
     if record.failures >= ctx.vg.max_attempts:
         return exhausted(record.failures, record.error)
+    strategy = ctx.vg.effective_strategy
     decision = choose(
         record.spec,
         views(ctx),
         tried=frozenset(record.tried),
-        strategy=ctx.vg.effective_strategy,
-        turn=ctx.store.next_turn() if ctx.vg.effective_strategy == "round_robin" else 0,
+        strategy=strategy,
+        turn=ctx.store.next_turn() if strategy is Strategy.ROUND_ROBIN else 0,
     )
     waited = ctx.clock() - record.created_at
     return after_choice(
