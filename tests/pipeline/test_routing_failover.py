@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
+
+from tests.helpers import wait_until
 
 from .conftest import jobs_of
 
@@ -146,10 +147,7 @@ def test_sigkilled_worker_scene_completes_with_one_vendor_job(make_stack, sandbo
     sandboxes["runway"].state.set_knobs(run_seconds=4)
     generator = stack.generator()
     job_id = generator.submit([{"prompt": "survive the crash"}])
-    deadline = time.monotonic() + 30
-    while not jobs_of(sandboxes["runway"]):
-        assert time.monotonic() < deadline, stack.logs()
-        time.sleep(0.05)
+    wait_until(lambda: jobs_of(sandboxes["runway"]), 30, stack.logs)  # the vendor job runs
     stack.kill("runway-0")  # SIGKILL mid-job: no cleanup, the slot's lease just expires
     stack.spawn("runway-1", "worker", "runway")
     results = generator.wait(job_id, timeout=60)
