@@ -82,22 +82,24 @@ class Stack:
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     config_path: Path | None = None
 
-    def env(self) -> dict[str, str]:
+    def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOGEN_")}
         env.update(VIDEOGEN_REDIS_URL=self.redis_url, VIDEOGEN_CONFIG=str(self.config_path))
         for var in ("RUNWAYML_API_SECRET", "LUMAAI_API_KEY", "FAL_KEY"):
             env.pop(var, None)
-        return env
+        return env | extra
 
     def write_config(self) -> None:
         self.config_path = self.root / "config.json"
         self.config_path.write_text(json.dumps(self.config))
 
-    def spawn(self, label: str, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, label: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.root / f"{label}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "videogen", *args],
-            env=self.env(),
+            env=self.env(**(env or {})),
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -146,18 +148,16 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    def stop(self) -> None:
-        for process in self.workers.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.workers.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
-        self.workers.clear()
+    def stop(self, labels: list[str] | None = None) -> None:
+        """SIGKILL every process group (or those of ``labels``): a test's workers have nothing
+        left to finish, and waiting for warm shutdowns only made teardowns slow. Never raises."""
+        chosen = {k: p for k, p in self.workers.items() if labels is None or k in labels}
+        for process in chosen.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for label, process in chosen.items():
+            process.wait()
+            del self.workers[label]
 
     def generator(self) -> VideoGenerator:
         return VideoGenerator(str(self.config_path), redis_url=self.redis_url)
