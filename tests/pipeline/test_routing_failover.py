@@ -64,21 +64,6 @@ def test_image_scenes_go_to_svd_first(make_stack, sandboxes, tmp_path):
     assert results[0]["backend_used"] == "svd" and results[0]["success"]
 
 
-def test_round_robin_spreads_work(make_stack, sandboxes):
-    stack = make_stack(set_strategy("round_robin")).start()
-    _, _, results = run(stack, TEXT[:6])
-    assert all(r["success"] for r in results)
-    assert per_backend(sandboxes) == {"svd": 0, "runway": 2, "pika": 2, "luma": 2}
-
-
-def test_least_loaded_spreads_by_free_capacity(make_stack, sandboxes):
-    stack = make_stack(set_strategy("least_loaded")).start()
-    slow(sandboxes, 1.5)
-    _, _, results = run(stack, TEXT[:7])
-    assert all(r["success"] for r in results)
-    assert per_backend(sandboxes) == {"svd": 0, "runway": 3, "pika": 2, "luma": 2}
-
-
 @pytest.mark.parametrize(
     ("fault", "runway_jobs"),
     [
@@ -100,6 +85,21 @@ def test_failover_finishes_scenes_elsewhere(make_stack, sandboxes, fault, runway
         if "runway" in scene["tried"]:
             assert scene["attempts"] and scene["attempts"][0]["backend"] == "runway"
             assert scene["tried"][0] == "runway"
+
+
+def test_round_robin_spreads_work(make_stack, sandboxes):
+    stack = make_stack(set_strategy("round_robin")).start()
+    _, _, results = run(stack, TEXT[:6])
+    assert all(r["success"] for r in results)
+    assert per_backend(sandboxes) == {"svd": 0, "runway": 2, "pika": 2, "luma": 2}
+
+
+def test_least_loaded_spreads_by_free_capacity(make_stack, sandboxes):
+    stack = make_stack(set_strategy("least_loaded")).start()
+    slow(sandboxes, 1.5)
+    _, _, results = run(stack, TEXT[:7])
+    assert all(r["success"] for r in results)
+    assert per_backend(sandboxes) == {"svd": 0, "runway": 3, "pika": 2, "luma": 2}
 
 
 def test_without_fallback_scenes_fail_with_the_vendors_reason(make_stack, sandboxes):
