@@ -370,13 +370,19 @@ def _stop_leftovers(children: dict[str, dict[str, Any]]) -> int:
 
 
 def _stop_groups(pids: list[int]) -> None:
-    """SIGTERM the process groups led by ``pids``; SIGKILL what is left after the grace."""
+    """SIGTERM the processes ``pids`` (as :meth:`Stack.stop` does: beat's and Flower's wrappers
+    stop their own child, which a signal to the whole group would reach twice, the second
+    time inside its shutdown); SIGKILL those alive after the grace, then what is left of
+    their process groups."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, sig)
+                os.kill(pid, sig)
         if _wait_dead(pids, STOP_GRACE):
-            return
+            break
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def _wait_dead(pids: list[int], timeout: float) -> bool:
