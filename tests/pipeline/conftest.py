@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.helpers import stop_all
 from videogen.api import VideoGenerator
 from videogen.embedded import EmbeddedRedis, free_port
 from videogen.queue import backend_queue, celery_app
@@ -54,8 +55,7 @@ def sandboxes() -> Iterator[dict[str, SandboxServer]]:
     try:
         yield servers
     finally:
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
 
 
 def base_config(sandboxes: dict[str, SandboxServer], output_dir: Path) -> dict[str, Any]:
