@@ -153,7 +153,7 @@ class Workers:
         deadline = time.monotonic() + timeout
         replies: list[Any] = []
         while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=0.5) or []
+            replies = app.control.ping(timeout=0.5, limit=len(self.processes)) or []
             if len(replies) >= len(self.processes):
                 return
             for label, process in self.processes.items():

@@ -154,7 +154,7 @@ class Stack:
         replies: list = []
         while time.monotonic() < deadline:
             try:
-                replies = app.control.ping(timeout=0.5) or []
+                replies = app.control.ping(timeout=0.5, limit=count) or []
             except redis.ConnectionError:  # a pooled connection from before a Redis restart
                 continue
             if len(replies) >= count:
