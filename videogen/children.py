@@ -86,20 +86,62 @@ def identity(pid: int) -> dict[str, Any]:
 def alive(entry: dict[str, Any]) -> bool:
     try:
         process = psutil.Process(int(entry["pid"]))
-        return bool(abs(process.create_time() - float(entry["created"])) < 0.01)
+        ours = abs(process.create_time() - float(entry["created"])) < 0.01
+        return bool(ours and not _dead(process))
     except (KeyError, ValueError, TypeError, psutil.Error):
         return False
 
 
+def _dead(process: psutil.Process) -> bool:
+    """Gone, or a zombie: an orphan's parent is init, and an init that never reaps (a
+    container's PID 1 often does not) leaves it a zombie for good."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def stop_leftovers(children: dict[str, dict[str, Any]]) -> int:
-    """Stop the process groups a killed ``up`` left behind; returns how many were alive."""
-    pids = [int(entry["pid"]) for entry in children.values() if alive(entry)]
+    """Stop the process groups a killed ``up`` left behind, Redis last (as ``Stack.stop``
+    does: beat drops its lock in Redis on its way out, and would retry for a minute without
+    it); returns how many were alive."""
+    pids = {name: int(entry["pid"]) for name, entry in children.items() if alive(entry)}
+    users = [pid for name, pid in pids.items() if name != "redis"]
+    for group in (users, [pid for name, pid in pids.items() if name == "redis"]):
+        _stop_groups(group)
+    return len(pids)
+
+
+def _stop_groups(pids: list[int]) -> None:
+    """SIGTERM the processes ``pids`` (as ``Stack.stop`` does: beat's and Flower's wrappers
+    stop their own child, which a signal to the whole group would reach twice, the second
+    time inside its shutdown); SIGKILL those alive after the grace, then what is left of
+    their process groups."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, sig)
-        procs = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
-        _, still = psutil.wait_procs(procs, timeout=STOP_GRACE)
-        if not still:
+                os.kill(pid, sig)
+        if _wait_dead(pids, STOP_GRACE):
             break
-    return len(pids)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _wait_dead(pids: list[int], timeout: float) -> bool:
+    """Whether every one of ``pids`` is gone or a zombie within ``timeout`` s (they are not our
+    children, so we cannot reap them; ``psutil.wait_procs`` would wait out a zombie)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if all(_dead_pid(pid) for pid in pids):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _dead_pid(pid: int) -> bool:
+    try:
+        return _dead(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return True

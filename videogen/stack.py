@@ -220,11 +220,13 @@ class Stack:
 
         app = celery_app(str(self.redis_url))
         deadline = time.monotonic() + timeout
+        expected = self.expected_workers()
         while time.monotonic() < deadline:
             self.supervise_once()
-            replies = app.control.ping(timeout=1.0) or []
+            # ``limit``: return as soon as that many answered, not always after the timeout.
+            replies = app.control.ping(timeout=1.0, limit=len(expected)) or []
             names = {next(iter(r)).split("@")[0].rsplit("-", 1)[0] for r in replies}
-            if self.expected_workers() <= names:
+            if expected <= names:
                 return
         raise StackError(f"workers did not start within {timeout:g} s; see {self.log_dir}")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from tests.helpers import file_server, png_bytes
+from tests.helpers import file_server, png_bytes, stop_all
 from videogen.backends import backend_class, create_backend
 from videogen.backends.base import BaseVideoBackend
 from videogen.constants import SVD_TEXT_WORKFLOW
@@ -27,8 +27,7 @@ def servers() -> Iterator[dict[str, SandboxServer]]:
     try:
         yield started
     finally:
-        for server in started.values():
-            server.stop()
+        stop_all(started.values())
 
 
 @pytest.fixture

@@ -1,12 +1,25 @@
 """The real stack for pipeline tests: a Redis server, Celery worker processes on their real
 queues (started with the same `videogen worker` command users run), sandboxes over loopback.
+
+Starting a stack's processes takes seconds, so a stack that a test started with the defaults
+and left as it found it (every worker it started alive, none killed, the test passed, and
+nothing left to do: no unfinished scene, no queued message, no running task) is kept for the
+next test of the module that asks for the same config. That test gets it with Redis's
+videogen keys and the sandboxes reset, as a fresh stack would find them. One stack at most is
+kept, since workers of two stacks would share queues; any other stack stops it first. A test
+that takes ``redis_server`` itself (it restarts or watches Redis) neither gets nor leaves one:
+a Redis outage is where a worker's history could matter (a kept backend worker died of a
+kombu error when Redis stopped a moment after its batch began; a fresh one did not).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import inspect
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,10 +32,12 @@ from typing import Any
 import pytest
 import redis
 
+from tests.helpers import stop_all
 from videogen.api import VideoGenerator
 from videogen.embedded import EmbeddedRedis, free_port
-from videogen.queue import celery_app
+from videogen.queue import backend_queue, celery_app
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
+from videogen.store import LIVE, PREFIX, STACK
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("svd", "runway", "pika", "luma")
@@ -44,8 +59,7 @@ def sandboxes() -> Iterator[dict[str, SandboxServer]]:
     try:
         yield servers
     finally:
-        for server in servers.values():
-            server.stop()
+        stop_all(servers.values())
 
 
 def base_config(sandboxes: dict[str, SandboxServer], output_dir: Path) -> dict[str, Any]:
@@ -79,25 +93,36 @@ class Stack:
     root: Path
     redis_url: str
     sandboxes: dict[str, SandboxServer]
+    pool: StackPool
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     config_path: Path | None = None
+    started: dict[str, subprocess.Popen[bytes]] | None = None
+    """What :meth:`start` started with the defaults (``None`` otherwise): the pool's check."""
 
-    def env(self) -> dict[str, str]:
+    def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOGEN_")}
         env.update(VIDEOGEN_REDIS_URL=self.redis_url, VIDEOGEN_CONFIG=str(self.config_path))
         for var in ("RUNWAYML_API_SECRET", "LUMAAI_API_KEY", "FAL_KEY"):
             env.pop(var, None)
-        return env
+        return env | extra
 
     def write_config(self) -> None:
         self.config_path = self.root / "config.json"
         self.config_path.write_text(json.dumps(self.config))
 
-    def spawn(self, label: str, *args: str) -> subprocess.Popen[bytes]:
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config["video_generation"]["output_dir"])
+
+    def spawn(
+        self, label: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        if not self.workers:
+            self.pool.drop()  # a kept stack's workers would take this one's messages
         log = (self.root / f"{label}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "videogen", *args],
-            env=self.env(),
+            env=self.env(**(env or {})),
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -107,6 +132,8 @@ class Stack:
         return process
 
     def start(self, workers: dict[str, int] | None = None, beat: bool = True) -> Stack:
+        if workers is None and beat and self.pool.lend(self):
+            return self
         self.write_config()
         enabled = [
             n
@@ -121,6 +148,8 @@ class Stack:
         if beat:
             self.spawn("beat", "beat", "--schedule", str(self.root / "beat-schedule"))
         self.wait_ready(1 + sum(counts.values()))
+        if workers is None and beat:
+            self.started = dict(self.workers)
         return self
 
     def wait_ready(self, count: int, timeout: float = 60) -> None:
@@ -129,7 +158,7 @@ class Stack:
         replies: list = []
         while time.monotonic() < deadline:
             try:
-                replies = app.control.ping(timeout=0.5) or []
+                replies = app.control.ping(timeout=0.5, limit=count) or []
             except redis.ConnectionError:  # a pooled connection from before a Redis restart
                 continue
             if len(replies) >= count:
@@ -146,18 +175,16 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    def stop(self) -> None:
-        for process in self.workers.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.workers.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # anything it left behind
-        self.workers.clear()
+    def stop(self, labels: list[str] | None = None) -> None:
+        """SIGKILL every process group (or those of ``labels``): a test's workers have nothing
+        left to finish, and waiting for warm shutdowns only made teardowns slow. Never raises."""
+        chosen = {k: p for k, p in self.workers.items() if labels is None or k in labels}
+        for process in chosen.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        for label, process in chosen.items():
+            process.wait()
+            del self.workers[label]
 
     def generator(self) -> VideoGenerator:
         return VideoGenerator(str(self.config_path), redis_url=self.redis_url)
@@ -166,37 +193,170 @@ class Stack:
         return "\n".join(p.read_text()[-4000:] for p in sorted(self.root.glob("*.log")))
 
 
-def clear_state(redis_url: str) -> None:
-    """Forget videogen's keys (never FLUSHDB: kombu's queue bindings live in the same db)."""
+def clear_state(redis_url: str, keep: tuple[bytes, ...] = ()) -> None:
+    """Forget videogen's keys (never FLUSHDB: kombu's queue bindings live in the same db),
+    except those starting with one of ``keep``."""
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter("vg:*", count=1000))
+    keys = [k for k in client.scan_iter(f"{PREFIX}*", count=1000) if not k.startswith(keep)]
     if keys:
         client.delete(*keys)
     client.close()
 
 
+KEPT_KEYS = (STACK.encode(), f"{PREFIX}lock:".encode())
+"""What a kept stack's processes wrote once at start: the views they published, beat's lock."""
+IDLE_TIMEOUT = 10.0
+
+
+class StackPool:
+    """Holds at most one idle stack between the tests of a module (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.idle: Stack | None = None
+        self.redis_pid: int | None = None
+
+    def keep(self, stack: Stack, redis_server: EmbeddedRedis, passed: bool) -> None:
+        """Keep ``stack`` for the next test if it can be reused as it is, else stop it."""
+        if not stack.workers:
+            return  # never started: the idle stack (same config, or none) stays as it was
+        self.drop()
+        extra = [label for label in stack.workers if label not in (stack.started or {})]
+        stack.stop(extra)  # what the test added (Flower, a metrics server) goes
+        reusable = (
+            passed
+            and stack.started == stack.workers
+            and all(p.poll() is None for p in stack.workers.values())
+            and redis_server.process is not None
+            and redis_server.process.pid == self.redis_pid
+            and _settle(stack)
+        )
+        if reusable:
+            self.idle = stack
+        else:
+            stack.stop()
+
+    def lend(self, stack: Stack) -> bool:
+        """Give ``stack`` the idle stack's processes if their config is the same."""
+        if not self.matches(stack.config):
+            self.drop()
+            return False
+        idle, self.idle = self.idle, None
+        assert idle is not None
+        stack.config, stack.root, stack.config_path = idle.config, idle.root, idle.config_path
+        stack.workers, stack.started = idle.workers, idle.started
+        shutil.rmtree(stack.output_dir, ignore_errors=True)
+        return True
+
+    def matches(self, config: dict[str, Any]) -> bool:
+        return self.idle is not None and _comparable(self.idle.config) == _comparable(config)
+
+    def drop(self) -> None:
+        """Stop the idle stack, and forget what it had published."""
+        if self.idle is not None:
+            self.idle.stop()
+            clear_state(self.idle.redis_url)
+            self.idle = None
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without its output folder (each test has its own; a lent stack keeps its own)."""
+    config = copy.deepcopy(config)
+    del config["video_generation"]["output_dir"]
+    return config
+
+
+def _settle(stack: Stack) -> bool:
+    """Whether the stack comes to have nothing left to do: no unfinished scene, no queued
+    message, no running task (a health probe that began before the sandboxes were reset
+    included), twice in a row. Never raises: a stack it cannot tell about is not kept."""
+    reset_sandboxes(stack.sandboxes)
+    client = redis.Redis.from_url(stack.redis_url)
+    app = celery_app(stack.redis_url)
+    queues = ["router", *(backend_queue(name) for name in BACKENDS)]
+    workers = len(stack.workers) - 1  # beat answers no broadcast
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    quiet = 0
+    try:
+        while quiet < 2 and time.monotonic() < deadline:
+            pending = client.scard(LIVE) + sum(client.llen(q) for q in queues)
+            active = app.control.inspect(timeout=1.0, limit=workers).active() or {}
+            busy = len(active) < workers or any(active.values())
+            quiet = 0 if pending or busy else quiet + 1
+    except Exception:  # in a teardown: whatever went wrong, the stack is just not kept
+        return False
+    finally:
+        client.close()
+    return quiet >= 2
+
+
+def reset_sandboxes(sandboxes: dict[str, SandboxServer]) -> None:
+    for server in sandboxes.values():
+        server.state.reset()
+        server.state.set_knobs(**FAST_JOBS)
+
+
+PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[PASSED] = report.passed
+    return report
+
+
+@pytest.fixture(scope="session")
+def stack_pool() -> StackPool:
+    return StackPool()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_stack_kept_across_modules(stack_pool: StackPool) -> Iterator[None]:
+    yield
+    stack_pool.drop()
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_stack_behind_other_tests(request: pytest.FixtureRequest, stack_pool: StackPool):
+    """A test that uses Redis or the sandboxes without a stack must not share them with one."""
+    names = request.fixturenames
+    if "make_stack" not in names and {"redis_server", "sandboxes"} & set(names):
+        stack_pool.drop()
+
+
 @pytest.fixture
 def make_stack(
-    redis_server: EmbeddedRedis, sandboxes: dict[str, SandboxServer], tmp_path: Path
+    request: pytest.FixtureRequest,
+    redis_server: EmbeddedRedis,
+    sandboxes: dict[str, SandboxServer],
+    stack_pool: StackPool,
+    tmp_path: Path,
 ) -> Iterator[Any]:
-    """Build a stack from the sample config plus changes; workers stop after the test."""
+    """Build a stack from the sample config plus changes; workers stop after the test, or
+    are kept for the next test with the same config."""
     stacks: list[Stack] = []
+    fresh = "redis_server" in inspect.signature(request.function).parameters
 
     def make(changes: Any = None) -> Stack:
-        clear_state(redis_server.url)
-        for server in sandboxes.values():
-            server.state.reset()
-            server.state.set_knobs(**FAST_JOBS)
+        reset_sandboxes(sandboxes)
         config = base_config(sandboxes, tmp_path / "output")
         if changes:
             changes(config["video_generation"])
-        stack = Stack(config, tmp_path, redis_server.url, sandboxes)
+        if fresh or not stack_pool.matches(config):
+            stack_pool.drop()
+        clear_state(redis_server.url, keep=KEPT_KEYS if stack_pool.idle else ())
+        stack = Stack(config, tmp_path, redis_server.url, sandboxes, stack_pool)
         stacks.append(stack)
         return stack
 
+    stack_pool.redis_pid = redis_server.process.pid if redis_server.process else None
     yield make
-    for stack in stacks:
+    passed = request.node.stash.get(PASSED, False) and not fresh
+    for stack in stacks[:-1]:
         stack.stop()
+    if stacks:
+        stack_pool.keep(stacks[-1], redis_server, passed)
 
 
 def jobs_of(sandbox: SandboxServer) -> list[dict[str, Any]]:

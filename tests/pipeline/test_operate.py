@@ -5,25 +5,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import wait_until
 from videogen.embedded import free_port
 
 from .conftest import REPO
 
 
 def wait_http(url: str, auth=None, timeout: float = 30) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The first answer from a server that is starting."""
+
+    def get() -> httpx.Response | None:
         try:
             return httpx.get(url, auth=auth, timeout=2)
         except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            return None
+
+    return wait_until(get, timeout, f"{url} answers")
 
 
 def scrape(port: int) -> dict[tuple[str, str], float]:
@@ -74,32 +75,31 @@ def test_flower_needs_credentials_beyond_loopback(make_stack, sandboxes):
     assert refused.returncode != 0 and "without auth" in refused.stderr
 
     port = free_port()
-    env = stack.env() | {"VIDEOGEN_FLOWER_AUTH": "ops:s3cret-pass"}
-    flower = subprocess.Popen(
-        [sys.executable, "-m", "videogen", "flower", "--address", "0.0.0.0", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}/api/workers"
-        assert wait_http(url).status_code == 401
-        assert wait_http(url, auth=("ops", "wrong")).status_code == 401
-        deadline = time.monotonic() + 30
-        while True:
-            workers = wait_http(url, auth=("ops", "s3cret-pass"))
-            assert workers.status_code == 200
-            if any(name.startswith("runway-") for name in workers.json()):
-                break
-            assert time.monotonic() < deadline, workers.text
-            time.sleep(0.5)
-        generator.wait(generator.submit([{"prompt": "seen by flower"}]), timeout=60)
-        time.sleep(1)
-        tasks = wait_http(f"http://127.0.0.1:{port}/api/tasks", auth=("ops", "s3cret-pass")).json()
+    auth = ("ops", "s3cret-pass")
+    # Stopped with the stack (SIGKILL to its process group): waiting for it to exit after
+    # SIGTERM once failed this test after everything had passed.
+    stack.spawn("flower", "flower", "--address", "0.0.0.0", "--port", str(port),
+                env={"VIDEOGEN_FLOWER_AUTH": ":".join(auth)})  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/workers"
+    assert wait_http(url).status_code == 401
+    assert wait_http(url, auth=("ops", "wrong")).status_code == 401
+
+    def lists_runway_worker() -> bool:
+        workers = wait_http(url, auth=auth)
+        assert workers.status_code == 200
+        return any(name.startswith("runway-") for name in workers.json())
+
+    wait_until(lists_runway_worker, 30, "Flower lists the runway worker")
+    seen = generator.submit([{"prompt": "seen by flower"}])
+    generator.wait(seen, timeout=60)
+
+    def shown_args() -> list[str]:
+        tasks = wait_http(f"http://127.0.0.1:{port}/api/tasks", auth=auth).json()
         shown = [t["args"] for t in tasks.values() if t.get("args")]
-        assert shown, tasks
-        assert all("prompt" not in a and "seen by" not in a for a in shown)  # ids only
-    finally:
-        flower.terminate()
-        flower.wait(10)
+        return shown if sum(seen in a for a in shown) >= 2 else []  # its route and generate
+
+    shown = wait_until(shown_args, 30, "Flower shows the job's route and generate tasks")
+    assert all("prompt" not in a and "seen by" not in a for a in shown)  # ids only
 
 
 def test_one_json_log_line_per_scene_event(make_stack, sandboxes):
@@ -116,15 +116,22 @@ def test_one_json_log_line_per_scene_event(make_stack, sandboxes):
     generator = stack.generator()
     job_id = generator.submit([{"prompt": "log me"}])
     assert generator.wait(job_id, timeout=60)[0]["success"]
-    time.sleep(0.5)
-    lines = [
-        json.loads(line)
-        for path in (stack.root / "router.log", stack.root / "runway-0.log")
-        for line in path.read_text().splitlines()
-        if line.startswith("{")
-    ]
-    messages = [line["message"] for line in lines if line["logger"] == "videogen"]
     scene = f"{job_id}-000"
+
+    def messages() -> list[str]:
+        lines = [
+            json.loads(line)
+            for path in (stack.root / "router.log", stack.root / "runway-0.log")
+            for line in path.read_text().split("\n")[:-1]  # whole lines only
+            if line.startswith("{")
+        ]
+        return [line["message"] for line in lines if line["logger"] == "videogen"]
+
+    def logged_success() -> list[str]:
+        found = messages()
+        return found if any(scene in m and "succeeded on runway" in m for m in found) else []
+
+    logged = wait_until(logged_success, 10, lambda: str(messages()))  # the last line landed
     for event in ("routed to runway", "retry on runway", "job", "succeeded on runway"):
-        assert any(scene in m and event in m for m in messages), (event, messages)
-    assert any("is running" in m or "is queued" in m for m in messages)
+        assert any(scene in m and event in m for m in logged), (event, logged)
+    assert any("is running" in m or "is queued" in m for m in logged)

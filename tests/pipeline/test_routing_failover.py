@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
+
+from tests.helpers import wait_until
 
 from .conftest import jobs_of
 
@@ -63,21 +64,6 @@ def test_image_scenes_go_to_svd_first(make_stack, sandboxes, tmp_path):
     assert results[0]["backend_used"] == "svd" and results[0]["success"]
 
 
-def test_round_robin_spreads_work(make_stack, sandboxes):
-    stack = make_stack(set_strategy("round_robin")).start()
-    _, _, results = run(stack, TEXT[:6])
-    assert all(r["success"] for r in results)
-    assert per_backend(sandboxes) == {"svd": 0, "runway": 2, "pika": 2, "luma": 2}
-
-
-def test_least_loaded_spreads_by_free_capacity(make_stack, sandboxes):
-    stack = make_stack(set_strategy("least_loaded")).start()
-    slow(sandboxes, 1.5)
-    _, _, results = run(stack, TEXT[:7])
-    assert all(r["success"] for r in results)
-    assert per_backend(sandboxes) == {"svd": 0, "runway": 3, "pika": 2, "luma": 2}
-
-
 @pytest.mark.parametrize(
     ("fault", "runway_jobs"),
     [
@@ -99,6 +85,21 @@ def test_failover_finishes_scenes_elsewhere(make_stack, sandboxes, fault, runway
         if "runway" in scene["tried"]:
             assert scene["attempts"] and scene["attempts"][0]["backend"] == "runway"
             assert scene["tried"][0] == "runway"
+
+
+def test_round_robin_spreads_work(make_stack, sandboxes):
+    stack = make_stack(set_strategy("round_robin")).start()
+    _, _, results = run(stack, TEXT[:6])
+    assert all(r["success"] for r in results)
+    assert per_backend(sandboxes) == {"svd": 0, "runway": 2, "pika": 2, "luma": 2}
+
+
+def test_least_loaded_spreads_by_free_capacity(make_stack, sandboxes):
+    stack = make_stack(set_strategy("least_loaded")).start()
+    slow(sandboxes, 1.5)
+    _, _, results = run(stack, TEXT[:7])
+    assert all(r["success"] for r in results)
+    assert per_backend(sandboxes) == {"svd": 0, "runway": 3, "pika": 2, "luma": 2}
 
 
 def test_without_fallback_scenes_fail_with_the_vendors_reason(make_stack, sandboxes):
@@ -146,10 +147,7 @@ def test_sigkilled_worker_scene_completes_with_one_vendor_job(make_stack, sandbo
     sandboxes["runway"].state.set_knobs(run_seconds=4)
     generator = stack.generator()
     job_id = generator.submit([{"prompt": "survive the crash"}])
-    deadline = time.monotonic() + 30
-    while not jobs_of(sandboxes["runway"]):
-        assert time.monotonic() < deadline, stack.logs()
-        time.sleep(0.05)
+    wait_until(lambda: jobs_of(sandboxes["runway"]), 30, stack.logs)  # the vendor job runs
     stack.kill("runway-0")  # SIGKILL mid-job: no cleanup, the slot's lease just expires
     stack.spawn("runway-1", "worker", "runway")
     results = generator.wait(job_id, timeout=60)

@@ -11,15 +11,16 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import httpx
 import redis
 
+from tests.helpers import wait_until
 from videogen.embedded import free_port
 from videogen.sandbox import DEFAULT_KEYS
 
 from .conftest import REPO
+from .test_operate import wait_http
 
 
 class Monitor(threading.Thread):
@@ -30,9 +31,11 @@ class Monitor(threading.Thread):
         self.client = redis.Redis.from_url(url)
         self.lines: list[str] = []
         self.stop = False
+        self.listening = threading.Event()
 
     def run(self) -> None:
-        with self.client.monitor() as monitor:
+        with self.client.monitor() as monitor:  # Redis has said OK to MONITOR on entry
+            self.listening.set()
             for command in monitor.listen():
                 self.lines.append(str(command.get("command", "")))
                 if self.stop:
@@ -51,7 +54,7 @@ def test_keys_never_leak(make_stack, sandboxes, redis_server, tmp_path):
     secrets = keys + [wrong]
     monitor = Monitor(redis_server.url)
     monitor.start()
-    time.sleep(0.2)
+    assert monitor.listening.wait(10)
     stack.start()
     sandboxes["runway"].state.set_knobs(fail_prompts={"doomed": "INTERNAL.BAD_OUTPUT.CODE01"})
     generator = stack.generator()
@@ -61,28 +64,20 @@ def test_keys_never_leak(make_stack, sandboxes, redis_server, tmp_path):
     assert sum(r["success"] for r in results) >= 4
 
     port = free_port()
-    env = stack.env() | {"VIDEOGEN_FLOWER_AUTH": "ops:pw-for-tests"}
-    flower = subprocess.Popen(
-        [sys.executable, "-m", "videogen", "flower", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        flower_text = ""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and "videogen.generate" not in flower_text:
-            time.sleep(0.5)
-            try:
-                generator.wait(generator.submit([{"prompt": "for flower"}]), timeout=30)
-                auth = ("ops", "pw-for-tests")
-                base = f"http://127.0.0.1:{port}/api"
-                flower_text = httpx.get(f"{base}/tasks", auth=auth, timeout=5).text
-                flower_text += httpx.get(f"{base}/workers", auth=auth, timeout=5).text
-            except httpx.TransportError:
-                continue
-        assert "videogen.generate" in flower_text
-    finally:
-        flower.terminate()
-        flower.wait(10)
+    auth = ("ops", "pw-for-tests")
+    stack.spawn(
+        "flower", "flower", "--port", str(port), env={"VIDEOGEN_FLOWER_AUTH": ":".join(auth)}
+    )
+    base = f"http://127.0.0.1:{port}/api"
+    wait_http(f"{base}/workers", auth=auth)
+
+    def flower_shows_a_generation() -> str:
+        generator.wait(generator.submit([{"prompt": "for flower"}]), timeout=30)
+        text = httpx.get(f"{base}/tasks", auth=auth, timeout=5).text
+        text += httpx.get(f"{base}/workers", auth=auth, timeout=5).text
+        return text if "videogen.generate" in text else ""
+
+    flower_text = wait_until(flower_shows_a_generation, 30, "Flower shows a generate task")
 
     cli = ""
     for args in (

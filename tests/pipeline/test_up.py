@@ -4,6 +4,7 @@ test_install.py). Every test drives the real command in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import psutil
 import pytest
 import redis
 
+from tests.helpers import wait_until
 from videogen.api import VideoGenerator
 from videogen.constants import EMBEDDED_REDIS_PORT
 
@@ -53,14 +55,12 @@ class Up:
         return self.out.read_text(errors="replace")
 
     def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.text())
-            if found:
-                return found
-            assert self.process.poll() is None, f"up exited early:\n{self.text()}"
-            time.sleep(0.1)
-        raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.text()}")
+        def found() -> re.Match[str] | None:
+            match = re.search(pattern, self.text())
+            assert match or self.process.poll() is None, f"up exited early:\n{self.text()}"
+            return match
+
+        return wait_until(found, timeout, lambda: f"{pattern!r} in:\n{self.text()}")
 
     def tree(self) -> list[psutil.Process]:
         me = psutil.Process(self.process.pid)
@@ -75,14 +75,20 @@ class Up:
         return dict(found)
 
     def stop(self) -> None:
+        """Kill `up` and everything it started; never raises. Frozen first (SIGSTOP), so it
+        can start nothing more while its children's process groups are killed. The orderly
+        stop is what the stop-signal tests check; as every test's teardown it cost ~4 s."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                self.process.send_signal(signal.SIGSTOP)
+                for child in psutil.Process(self.process.pid).children(recursive=True):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.pid, signal.SIGKILL)  # each runs in a group of its own
+            self.process.kill()
+            self.process.wait()
         for proc in self._leftovers():
-            proc.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
 
     def _leftovers(self) -> list[psutil.Process]:
         run = str(self.out.parent)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trustme
 
+from tests.helpers import stop_all
 from tests.sandbox.drivers import (
     DRIVERS,
     ComfyDriver,
@@ -34,8 +35,7 @@ def servers() -> Iterator[dict[str, SandboxServer]]:
     try:
         yield started
     finally:
-        for server in started.values():
-            server.stop()
+        stop_all(started.values())
 
 
 @pytest.fixture(autouse=True)
