@@ -104,8 +104,21 @@ def beat_command(ctx: click.Context, schedule: str) -> None:
     try:
         code = _wait_child(process, stop)
     finally:
-        store.drop_lock("beat", token)
+        _drop_lock_quietly(settings.redis, token)
     sys.exit(0 if stop.is_set() or code == 0 else code)
+
+
+def _drop_lock_quietly(url: str, token: str) -> None:
+    """On the way out, one quick try: with Redis gone the lock expires by itself, and a stop
+    must not wait a minute of reconnects for it."""
+    import redis
+
+    from .store import Store
+
+    try:
+        Store.from_url(url, patient=False).drop_lock("beat", token)
+    except redis.RedisError:
+        pass
 
 
 def _celery_child(args: list[str]) -> subprocess.Popen[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
 from .errors import StoreUnavailableError
@@ -35,7 +35,9 @@ def check_reachable(url: str, timeout: float = 3.0) -> None:
     Clients call this before anything else: the store's own retries ride out a Redis restart
     for a minute, which is right for workers and far too long for a person at a prompt.
     """
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+    )  # one try: redis-py would otherwise retry a refused connection for seconds
     try:
         client.ping()
     except redis.RedisError as error:

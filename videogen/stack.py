@@ -5,11 +5,10 @@ Redis (embedded when no URL is configured), a sandbox for every backend that has
 the guarded beat, and Flower. Workers get their config through a run copy of the config file
 that points sandboxed backends at their sandboxes; real keys stay in the environment.
 
-Every child runs in a process group of its own, so a terminal's Ctrl-C reaches ``up`` alone,
-and ``up`` decides the order: a crashed child is restarted (:mod:`videogen.supervise`), and a
-stop goes producers first, then workers (running vendor jobs are left to be resumed, never
-cancelled), then beat, then Redis last. ``run/up.json`` records every process of the run, so a
-new ``up`` after a SIGKILLed one cleans up what the old one left, or refuses while it lives.
+Every child runs in a process group of its own (a terminal's Ctrl-C reaches ``up`` alone); a
+crashed child is restarted (:mod:`videogen.supervise`); a stop goes producers, workers (their
+vendor jobs are resumed later, never cancelled), beat, Redis last. ``run/up.json`` records the
+run's processes: a new ``up`` after a SIGKILLed one cleans up what it left, or refuses.
 """
 
 from __future__ import annotations

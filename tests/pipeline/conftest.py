@@ -36,8 +36,8 @@ from tests.helpers import stop_all
 from videogen.api import VideoGenerator
 from videogen.embedded import EmbeddedRedis, free_port
 from videogen.queue import backend_queue, celery_app
+from videogen.redis_keys import LIVE, PREFIX, STACK
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
-from videogen.store import LIVE, PREFIX, STACK
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("svd", "runway", "pika", "luma")
