@@ -13,6 +13,7 @@ from typing import Any
 from .constants import ROUTER_QUEUE, backend_queue
 from .context import Context
 from .models import SceneState
+from .record import SceneRecord
 
 log = logging.getLogger("videogen")
 
@@ -63,24 +64,42 @@ def _resume_orphans(ctx: Context, backend: str) -> int:
 
 def _resend_lost(ctx: Context) -> dict[str, int]:
     """Re-send steps whose message is gone: a router killed mid-task (its claim is stale),
-    or a message lost with a worker or a Redis restart (stale, and its queue is empty)."""
+    a message lost with a worker or a Redis restart (stale, and its queue is empty), or a
+    running scene that holds no slot (a sweeper died between reaping its lease and resuming
+    it, or its worker gave the slot back without moving it on)."""
     now = ctx.clock()
     counts = {"rerouted": 0, "redispatched": 0}
     router_idle = ctx.store.queue_length(ROUTER_QUEUE) == 0
-    for record in ctx.store.live_scenes([SceneState.PENDING, SceneState.ROUTED]):
+    states = [SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING]
+    stale = [r for r in ctx.store.live_scenes(states) if _stale(ctx, r, now)]
+    unleased = _without_lease(ctx, [r for r in stale if r.state is SceneState.RUNNING])
+    for record in stale:
         pending = record.state is SceneState.PENDING
-        since = record.claimed_at if pending else None
-        if now - (since or record.updated_at) <= ctx.vg.route_claim_timeout:
-            continue
         if pending and (record.claimed_at or router_idle):
             ctx.store.update(record.id, claimed_at=now)
             ctx.dispatch.route(record.id)
             counts["rerouted"] += 1
-        elif not pending and record.backend and _queue_empty(ctx, record.backend):
-            ctx.store.update(record.id)
+        elif not pending and record.backend and _lost_on_backend(ctx, record, unleased):
+            ctx.store.update(record.id)  # a fresh wait before it is sent again
             ctx.dispatch.generate(record.backend, record.id)
             counts["redispatched"] += 1
     return counts
+
+
+def _stale(ctx: Context, record: SceneRecord, now: float) -> bool:
+    since = record.claimed_at if record.state is SceneState.PENDING else None
+    return now - (since or record.updated_at) > ctx.vg.route_claim_timeout
+
+
+def _without_lease(ctx: Context, running: list[SceneRecord]) -> set[str]:
+    held = ctx.store.leased([(r.backend or "", r.id) for r in running])
+    return {r.id for r, has in zip(running, held, strict=True) if not has}
+
+
+def _lost_on_backend(ctx: Context, record: SceneRecord, unleased: set[str]) -> bool:
+    if record.state is SceneState.RUNNING:
+        return record.id in unleased
+    return _queue_empty(ctx, record.backend or "")
 
 
 def _queue_empty(ctx: Context, backend: str) -> bool:

@@ -208,6 +208,14 @@ class Store(SharedState):
         flat = pipe.execute() if names else []
         return {n: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, n in enumerate(names)}
 
+    def leased(self, scenes: list[tuple[str, str]]) -> list[bool]:
+        """For each ``(backend, scene id)``: whether the scene has a slot entry there (live or
+        expired but not yet reaped)."""
+        pipe = self.r.pipeline(transaction=False)
+        for backend, scene_id in scenes:
+            pipe.zscore(keys.lease(backend), scene_id)
+        return [score is not None for score in pipe.execute()] if scenes else []
+
     def in_flight(self, backend: str) -> int:
         return self.loads([backend])[backend][0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from videogen import redis_keys as keys
 from videogen.models import SceneState
 from videogen.states import Event
 
@@ -69,3 +70,35 @@ def test_finished_scenes_are_never_swept(steps):
     steps.clock.advance(10_000)
     assert steps.pipeline.sweep() == {"resumed": 0, "rerouted": 0, "redispatched": 0}
     assert steps.store.apply(scene_id, Event.FAIL, error="late") is None  # terminal stays
+
+
+def test_a_running_scene_left_without_a_slot_is_resumed(make_steps):
+    """A sweeper killed between reaping a dead worker's lease and resuming its scene leaves a
+    running scene that holds no slot: the next sweeps must still resume it."""
+    steps = make_steps(lambda vg: vg.update(route_claim_timeout=30))
+    (scene_id,) = steps.submit(SCENE)
+    steps.sent.take()
+    backend = steps.pipeline.route(scene_id)
+    steps.sent.take()
+    assert steps.store.start(backend, scene_id, "dead-worker", 30, 3)[0] == "started"
+    steps.store.r.zrem(keys.lease(backend), scene_id)  # reaped; the resume was never sent
+    steps.clock.advance(30)
+    assert steps.pipeline.sweep()["redispatched"] == 0  # not stale yet
+    steps.clock.advance(1)
+    assert steps.pipeline.sweep()["redispatched"] == 1
+    assert steps.sent.sent == [("generate", backend, scene_id, 0.0)]
+    assert steps.pipeline.sweep()["redispatched"] == 0  # touched: not sent again at once
+    steps.run_all()
+    assert steps.record(scene_id).state is SceneState.SUCCEEDED
+
+
+def test_a_running_scene_with_a_live_slot_is_left_alone(make_steps):
+    steps = make_steps(lambda vg: vg.update(route_claim_timeout=30))
+    (scene_id,) = steps.submit(SCENE)
+    steps.sent.take()
+    backend = steps.pipeline.route(scene_id)
+    steps.sent.take()
+    assert steps.store.start(backend, scene_id, "busy-worker", 600, 3)[0] == "started"
+    steps.clock.advance(3600)  # a long vendor job: its record is old, its lease is renewed
+    assert steps.pipeline.sweep() == {"resumed": 0, "rerouted": 0, "redispatched": 0}
+    assert steps.sent.sent == []
