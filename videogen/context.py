@@ -13,7 +13,7 @@ from .backends import create_backend
 from .backends.base import BaseVideoBackend
 from .capabilities import Capabilities
 from .config import Settings, VideoGenerationSettings
-from .policy import CircuitPolicy, RetryPolicy, on_failure
+from .policy import Circuit, CircuitPolicy, RetryPolicy, on_failure
 from .store import Store
 
 
@@ -69,9 +69,11 @@ class Context:
 
     # -- circuits --------------------------------------------------------------------------
 
-    def circuit_failure(self, backend: str) -> None:
+    def circuit_failure(self, backend: str) -> Circuit:
+        """Count a failure against the backend; returns its circuit as now stored."""
         circuit = on_failure(self.store.circuit(backend), self.clock(), self.circuit_policy)
         self.store.set_circuit(backend, circuit)
+        return circuit
 
     def circuit_success(self, backend: str) -> None:
         self.store.close_circuit(backend)

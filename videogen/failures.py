@@ -38,7 +38,9 @@ def on_error(run: Holder, error: BackendError) -> None:
     ctx.store.count(backend, errors=1)
     rate_limited = isinstance(error, RateLimitedError)
     if error.action in (Action.FAILOVER, Action.RETRY_SAME) and not rate_limited:
-        ctx.circuit_failure(backend)  # every failed request counts: react in seconds
+        circuit = ctx.circuit_failure(backend)  # every failed request counts: react in seconds
+    else:
+        circuit = ctx.store.circuit(backend)
     step = after_error(
         error.action,
         str(error),
@@ -46,7 +48,7 @@ def on_error(run: Holder, error: BackendError) -> None:
         fallback_enabled=ctx.vg.fallback_enabled,
         retry_after=error.retry_after,
         rate_limited=rate_limited,
-        backend_open=is_open(ctx.store.circuit(backend), ctx.clock(), ctx.circuit_policy),
+        backend_open=is_open(circuit, ctx.clock(), ctx.circuit_policy),
         policy=ctx.retry_policy,
     )
     if run.apply(step.event, **changes_for(step, record, backend, ctx.clock())):

@@ -72,15 +72,21 @@ def test_finished_scenes_are_never_swept(steps):
     assert steps.store.apply(scene_id, Event.FAIL, error="late") is None  # terminal stays
 
 
-def test_a_running_scene_left_without_a_slot_is_resumed(make_steps):
-    """A sweeper killed between reaping a dead worker's lease and resuming its scene leaves a
-    running scene that holds no slot: the next sweeps must still resume it."""
+def _running(make_steps, token: str, ttl: float):
+    """A scene a worker (``token``) started on its backend, with a 30-s route_claim_timeout."""
     steps = make_steps(lambda vg: vg.update(route_claim_timeout=30))
     (scene_id,) = steps.submit(SCENE)
     steps.sent.take()
     backend = steps.pipeline.route(scene_id)
     steps.sent.take()
-    assert steps.store.start(backend, scene_id, "dead-worker", 30, 3)[0] == "started"
+    assert steps.store.start(backend, scene_id, token, ttl, 3)[0] == "started"
+    return steps, scene_id, backend
+
+
+def test_a_running_scene_left_without_a_slot_is_resumed(make_steps):
+    """A sweeper killed between reaping a dead worker's lease and resuming its scene leaves a
+    running scene that holds no slot: the next sweeps must still resume it."""
+    steps, scene_id, backend = _running(make_steps, "dead-worker", 30)
     steps.store.r.zrem(keys.lease(backend), scene_id)  # reaped; the resume was never sent
     steps.clock.advance(30)
     assert steps.pipeline.sweep()["redispatched"] == 0  # not stale yet
@@ -93,12 +99,7 @@ def test_a_running_scene_left_without_a_slot_is_resumed(make_steps):
 
 
 def test_a_running_scene_with_a_live_slot_is_left_alone(make_steps):
-    steps = make_steps(lambda vg: vg.update(route_claim_timeout=30))
-    (scene_id,) = steps.submit(SCENE)
-    steps.sent.take()
-    backend = steps.pipeline.route(scene_id)
-    steps.sent.take()
-    assert steps.store.start(backend, scene_id, "busy-worker", 600, 3)[0] == "started"
+    steps, _, _ = _running(make_steps, "busy-worker", 600)
     steps.clock.advance(3600)  # a long vendor job: its record is old, its lease is renewed
     assert steps.pipeline.sweep() == {"resumed": 0, "rerouted": 0, "redispatched": 0}
     assert steps.sent.sent == []
