@@ -28,9 +28,15 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
 
 
 class Strategy(StrEnum):
+    """How free slots take waiting scenes (:func:`videogen.scheduler.plan`)."""
+
     PRIORITY = "priority"
+    """The best-priority backend that is free; spill over only when the better ones are full."""
     ROUND_ROBIN = "round_robin"
+    EARLIEST_FINISH = "earliest_finish"
+    """Each scene where it finishes soonest, by learned job times (minimises makespan)."""
     LEAST_LOADED = "least_loaded"
+    """The original design's name for load balancing: now the same as ``earliest_finish``."""
 
 
 class BackendSettings(BaseModel):
@@ -56,6 +62,9 @@ class BackendSettings(BaseModel):
     api_key: SecretStr | None = None
     timeout: float = Field(default=600.0, gt=0)
     """Seconds one generation may take, from submit to a stored file."""
+    expected_seconds: float = Field(default=120.0, gt=0)
+    """The job time the scheduler assumes until it has learned this backend's own (from its
+    finished jobs)."""
     request_timeout: float = Field(default=HTTP_TIMEOUT_SECONDS, gt=0)
     """Seconds one HTTP request may take."""
     poll_interval: float = Field(default=5.0, gt=0)
@@ -85,7 +94,7 @@ class VideoGenerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     load_balancing: bool = False
-    """Original design's switch: ``true`` means the ``least_loaded`` strategy."""
+    """Original design's switch: ``true`` means the ``earliest_finish`` strategy."""
     fallback_enabled: bool = True
     """Re-route a scene to the next backend when one fails it."""
     strategy: Strategy | None = None
@@ -100,8 +109,8 @@ class VideoGenerationSettings(BaseModel):
     lease_ttl: float = Field(default=60.0, gt=0)
     """Seconds a worker's slot lasts unrenewed; a dead worker's scene resumes after this."""
     route_claim_timeout: float = Field(default=30.0, gt=0)
-    """A scene pending this long after a router took it (or with its message gone) is routed
-    again: the router died mid-task."""
+    """A scene whose step's message was lost (a worker or Redis died) is sent again after
+    this long without a change."""
     route_wait_limit: float = Field(default=600.0, ge=0)
     """Seconds a scene waits for a capable backend that is down (unhealthy, circuit open)
     before it fails; scenes no backend could ever take fail at once."""
@@ -119,7 +128,7 @@ class VideoGenerationSettings(BaseModel):
     def effective_strategy(self) -> Strategy:
         if self.strategy is not None:
             return self.strategy
-        return Strategy.LEAST_LOADED if self.load_balancing else Strategy.PRIORITY
+        return Strategy.EARLIEST_FINISH if self.load_balancing else Strategy.PRIORITY
 
     def enabled_backends(self) -> list[str]:
         """Enabled backend names, by priority (ties keep file order)."""

@@ -14,13 +14,14 @@ from .backends.base import BaseVideoBackend
 from .capabilities import Capabilities
 from .config import Settings, VideoGenerationSettings
 from .policy import Circuit, CircuitPolicy, RetryPolicy, on_failure
+from .scheduler import JobTimes
 from .store import Store
 
 
 class Dispatcher(Protocol):
     """How steps enqueue the next step (Celery in production, a recorder in step tests)."""
 
-    def route(self, scene_id: str, countdown: float = 0.0) -> None: ...
+    def dispatch(self) -> None: ...
 
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None: ...
 
@@ -62,6 +63,11 @@ class Context:
 
     def capabilities_of(self, name: str) -> Capabilities:
         return self.backend(name).get_capabilities()
+
+    def job_times(self) -> JobTimes:
+        """Every backend's learned job times, seeded from its ``expected_seconds``."""
+        seeds = {name: b.expected_seconds for name, b in self.vg.backends.items()}
+        return self.store.job_times(self.vg.backends, seeds)
 
     def close(self) -> None:
         for backend in self._backends.values():

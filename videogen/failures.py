@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from . import routing
 from .context import Context
 from .errors import Action, BackendError, RateLimitedError
 from .policy import after_error, is_open
@@ -25,7 +26,7 @@ class Holder(Protocol):
     @property
     def name(self) -> str: ...
 
-    def apply(self, event: Event, **changes: Any) -> bool: ...
+    def apply(self, event: Event, *, backlog: Any = None, **changes: Any) -> bool: ...
 
 
 def on_error(run: Holder, error: BackendError) -> None:
@@ -51,7 +52,17 @@ def on_error(run: Holder, error: BackendError) -> None:
         backend_open=is_open(circuit, ctx.clock(), ctx.circuit_policy),
         policy=ctx.retry_policy,
     )
-    if run.apply(step.event, **changes_for(step, record, backend, ctx.clock())):
+    changes = changes_for(step, record, backend, ctx.clock())
+    backlog = None
+    if step.event is Event.REROUTE:
+        tried = tuple(changes.get("tried", record.tried))
+        target = routing.requeue(ctx, record, tried, changes["failures"])
+        if isinstance(target, str):  # nowhere left to go: it fails here
+            step = Transition(Event.FAIL, f"{step.reason} ({target})")
+            changes = changes_for(step, record, backend, ctx.clock())
+        else:
+            backlog = (target, record.rank or 0.0)
+    if run.apply(step.event, backlog=backlog, **changes):
         _FOLLOW_UP[step.event](ctx, record.id, backend, step)
 
 
@@ -79,7 +90,7 @@ def _retry(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
 
 def _reroute(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
     ctx.store.count(backend, failovers=1)
-    ctx.dispatch.route(scene_id)
+    routing.ask_dispatch(ctx)  # it waits in the backlog again, at its old place
     log.info("scene %s: failing over from %s: %s", scene_id, backend, step.reason)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import routing
 from .backends.base import BaseVideoBackend
 from .context import Context
 from .errors import (
@@ -27,7 +28,7 @@ from .errors import (
     UnfitBackendError,
 )
 from .failures import on_error
-from .models import GenerationRequest, JobStatus, VendorJob, VideoInfo
+from .models import GenerationRequest, JobStatus, SceneState, VendorJob, VideoInfo
 from .record import SceneRecord
 from .states import Event
 from .store import new_token
@@ -35,7 +36,7 @@ from .store import new_token
 log = logging.getLogger("videogen")
 
 LEASE_WAIT = 1.0
-"""Seconds before a generate task that found its backend full looks again."""
+"""Seconds before a resumed task that found its backend full looks again."""
 MAX_DELIVERIES = 5
 """Times a scene's generate task may start on one backend before the scene is failed over (a
 task that keeps killing its worker must not loop forever)."""
@@ -46,13 +47,13 @@ WORKING_FIELDS = ("vendor_job", "submitting", "waiting", "request", "claimed_at"
 
 
 def generate(ctx: Context, backend: str, scene_id: str) -> None:
-    """Run one routed (or resumed) scene on ``backend``; a stale message does nothing."""
+    """Run one bound (or resumed) scene on ``backend``; a stale message does nothing. When
+    it ends, its slot is free: a dispatch step fills it from the backlog."""
     cap = ctx.settings.backend(backend).max_concurrent_tasks
     token = new_token()
     outcome, record = ctx.store.start(backend, scene_id, token, ctx.vg.lease_ttl, cap)
-    if outcome == "full":
-        ctx.store.update(scene_id)  # still waiting, not lost: keep the sweeper off
-        ctx.dispatch.generate(backend, scene_id, countdown=LEASE_WAIT)
+    if outcome == "full" and record is not None:
+        _no_slot(ctx, backend, record)
         return
     if outcome != "started" or record is None:
         return  # gone elsewhere or finished (a duplicate), or another worker runs it
@@ -61,6 +62,29 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
         run.execute()
     finally:
         run.release()
+        if run.freed:
+            routing.ask_dispatch(ctx)
+
+
+def _no_slot(ctx: Context, backend: str, record: SceneRecord) -> None:
+    """Found its backend full (its cap was lowered, or a slot was over-given while a lease
+    expired): a bound scene goes back to the backlog, at its place; a running one (a job to
+    resume) keeps its reservation and looks again shortly."""
+    if record.state is SceneState.RUNNING:
+        ctx.store.mark_queued(backend, record.id)
+        ctx.dispatch.generate(backend, record.id, countdown=LEASE_WAIT)
+        return
+    tried = tuple(name for name in record.tried if name != backend)
+    target = routing.requeue(ctx, record, tried, record.failures)
+    if isinstance(target, str):
+        routing.fail(ctx, record.id, target, on=backend)
+        return
+    moved = ctx.store.apply(
+        record.id, Event.REROUTE, on=backend, backlog=(target, record.rank or 0.0), tried=tried
+    )
+    if moved:
+        log.info("scene %s: %s is full; back to the backlog", record.id, backend)
+    routing.ask_dispatch(ctx)
 
 
 @dataclass
@@ -72,6 +96,11 @@ class Run:
     record: SceneRecord
     token: str
     released: bool = False
+    freed: bool = False
+    """The slot is free for another scene (not kept for a retry here, nor taken over)."""
+    created: bool = False
+    """This run created the vendor job (its time teaches the scheduler; a resumed one's
+    would not)."""
     renewed: float = field(default_factory=time.monotonic)
 
     @property
@@ -90,17 +119,19 @@ class Run:
         except LeaseLostError:
             log.warning("scene %s: slot on %s taken over; leaving it", self.record.id, self.name)
 
-    def apply(self, event: Event, **changes: Any) -> bool:
+    def apply(self, event: Event, *, backlog: Any = None, **changes: Any) -> bool:
         """Move the scene by ``event`` while this run holds its slot (giving it back)."""
         moved = self.ctx.store.apply(
-            self.record.id, event, on=self.name, token=self.token, **changes
+            self.record.id, event, on=self.name, token=self.token, backlog=backlog, **changes
         )
-        self.released = self.released or moved is not None
+        if moved is not None:
+            self.released = True
+            self.freed = event is not Event.RETRY
         return moved is not None
 
     def release(self) -> None:
         if not self.released:
-            self.ctx.store.release_lease(self.name, self.record.id, self.token)
+            self.freed = self.ctx.store.release_lease(self.name, self.record.id, self.token)
 
     def heartbeat(self) -> None:
         """Keep the slot while the vendor works; raises when another worker took it over."""
@@ -152,6 +183,7 @@ class Run:
             raise
         self.ctx.store.update(scene_id, vendor_job=job, submitting=None, request=request)
         self.ctx.store.count(self.name, submitted=1, cost_usd=request.estimated_cost_usd)
+        self.created = True
         log.info("scene %s: %s job %s created", scene_id, self.name, job.job_id)
         return job
 
@@ -166,6 +198,8 @@ class Run:
         if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
             raise LeaseLostError()
         self.ctx.store.count_success(self.name, seconds)
+        if self.created:
+            self.ctx.store.add_job_time(self.name, record.spec.duration, seconds)
         self.ctx.circuit_success(self.name)
         log.info("scene %s succeeded on %s: %s", record.id, self.name, dest)
 

@@ -6,32 +6,42 @@ matter for leases. The transition script is generated from :data:`videogen.state
 
 from __future__ import annotations
 
+from . import redis_keys as keys
 from .states import Event, lua_table, lua_terminal, sources
 
 _NOW_MS = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
 APPLY = (
     f"local TABLE = {lua_table()}\nlocal TERMINAL = {lua_terminal()}\n"
+    + f"local QUEUED = '{keys.queued('')}'\n"
     + """
--- KEYS: scene hash, live set, lease zset of the guarded backend (or any key).
+-- KEYS: scene hash, live set, lease zset of the guarded backend (or any key), backlog
+--       class zset (or any key).
 -- ARGV: event, scene id, guard backend ('' = any), guard lease token ('' = any),
---       number of fields to set n, then n name/value pairs, then names to delete.
+--       backlog score ('' = none), number of fields to set n, then n name/value pairs,
+--       then names to delete.
 local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease')
 if not cur[1] then return false end
 if ARGV[3] ~= '' and cur[2] ~= ARGV[3] then return false end
 if ARGV[4] ~= '' and cur[3] ~= ARGV[4] then return false end
 local to = TABLE[cur[1] .. ':' .. ARGV[1]]
 if not to then return false end
-local n = tonumber(ARGV[5])
-redis.call('HSET', KEYS[1], 'state', to, unpack(ARGV, 6, 5 + 2 * n))
-if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n)) end
+local n = tonumber(ARGV[6])
+redis.call('HSET', KEYS[1], 'state', to, unpack(ARGV, 7, 6 + 2 * n))
+if #ARGV > 6 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 7 + 2 * n)) end
 if TERMINAL[to] then redis.call('SREM', KEYS[2], ARGV[2]) end
 if ARGV[4] ~= '' and to ~= 'running' then redis.call('ZREM', KEYS[3], ARGV[2]) end
+if cur[1] == 'routed' and to ~= 'routed' then
+  redis.call('ZREM', QUEUED .. (cur[2] or ''), ARGV[2])
+end
+if ARGV[5] ~= '' and to == 'pending' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[2]) end
 return to
 """
 )
 """Move a scene by an event, if the table allows it from its state now; a move away from
-running by the lease holder gives its slot back in the same step."""
+running by the lease holder gives its slot back in the same step, a move away from routed
+gives back the slot it had reserved, and a move back to pending can put the scene into its
+backlog class in the same step."""
 
 _STARTABLE = "{" + ", ".join(f'["{s.value}"]=true' for s in sources(Event.START)) + "}"
 
@@ -59,7 +69,7 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[4]), ARGV[1])
 local deliveries = tonumber(s.deliveries or '0') + 1
 redis.call('HSET', KEYS[1], 'state', 'running', 'lease', ARGV[3], 'deliveries', deliveries,
   'started_at', ARGV[6], 'updated_at', ARGV[6])
-if s.state == 'routed' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+redis.call('ZREM', KEYS[3], ARGV[1])
 return {'started', flat}
 """
 )
@@ -89,11 +99,15 @@ REAP = (
     _NOW_MS
     + """
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
+for _, id in ipairs(dead) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[1], id)
+end
 return dead
 """
 )
-"""KEYS: lease zset. Remove expired leases (their workers died); returns their scene ids."""
+"""KEYS: lease zset, queued zset. ARGV: time. Remove expired leases (their workers died) and
+keep each one's slot reserved (queued) for its resume; returns their scene ids."""
 
 WITHDRAW = """
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -110,3 +124,48 @@ LOCK_DROP = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+DISPATCH = (
+    _NOW_MS
+    + """
+-- KEYS: vtime, then per pick: lease zset, queued zset, backlog class zset.
+-- ARGV: scene key prefix, time (the caller's clock), then per pick: backend, cap, reason,
+--       class name.
+-- Binds each pick's best pending scene to its backend while the backend has a free slot
+-- (live leases plus scenes sent but not started under its cap); returns {id, backend, ...}.
+local vtime = tonumber(redis.call('GET', KEYS[1]) or '0')
+local out = {}
+local picks = (#KEYS - 1) / 3
+for i = 0, picks - 1 do
+  local lease, queued, class = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
+  local backend, cap = ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i])
+  local used = redis.call('ZCOUNT', lease, '(' .. now, '+inf') + redis.call('ZCARD', queued)
+  while used < cap do
+    local head = redis.call('ZRANGE', class, 0, 0, 'WITHSCORES')
+    if #head == 0 then break end
+    local id = head[1]
+    redis.call('ZREM', class, id)
+    local key = ARGV[1] .. id
+    local cur = redis.call('HMGET', key, 'state', 'tried', 'queue')
+    if cur[1] == 'pending' and cur[3] == ARGV[6 + 4 * i] then
+      local tried = cjson.decode((cur[2] and cur[2] ~= '') and cur[2] or '[]')
+      tried[#tried + 1] = backend
+      redis.call('HSET', key, 'state', 'routed', 'backend', backend,
+        'route_reason', ARGV[5 + 4 * i], 'tried', cjson.encode(tried), 'retries', 0,
+        'deliveries', 0, 'waiting', '', 'queue', '', 'claimed_at', '', 'updated_at', ARGV[2])
+      redis.call('ZADD', queued, ARGV[2], id)
+      local round = math.floor((tonumber(head[2]) % 35184372088832) / 16384)
+      if round > vtime then vtime = round end
+      out[#out + 1] = id
+      out[#out + 1] = backend
+      break
+    end
+  end
+end
+redis.call('SET', KEYS[1], vtime)
+return out
+"""
+)
+"""Bind waiting scenes to backends with a free slot, atomically: however many routers run
+at once, a slot is never given twice and a scene never bound twice (a stale backlog entry,
+whose scene moved on, is dropped on the way)."""

@@ -1,10 +1,11 @@
-"""The pipeline's steps behind one object: submit, route, generate, probe, sweep.
+"""The pipeline's steps behind one object: submit, dispatch, generate, probe, sweep.
 
 Celery tasks (``workers/app.py``) are thin shells around these: load by id, call one step, and
 let the step enqueue the next one through a :class:`~videogen.context.Dispatcher`. Each step
 lives in its own module:
 
-- :mod:`videogen.routing`: submit a job; route a pending scene to a backend;
+- :mod:`videogen.routing`: submit a job into the backlog; dispatch waiting scenes to free
+  slots;
 - :mod:`videogen.generation` (and :mod:`videogen.failures`): run a scene on its backend;
 - :mod:`videogen.recovery`: health probes, and the sweep for lost workers and messages.
 
@@ -29,12 +30,15 @@ class Pipeline(Context):
     """Every step, over one settings, store, dispatcher and clock."""
 
     def submit(
-        self, scenes: list[Scene], capabilities: dict[str, Capabilities] | None = None
+        self,
+        scenes: list[Scene],
+        capabilities: dict[str, Capabilities] | None = None,
+        priority: int = 0,
     ) -> str:
-        return routing.submit(self, scenes, capabilities)
+        return routing.submit(self, scenes, capabilities, priority)
 
-    def route(self, scene_id: str) -> str | None:
-        return routing.route(self, scene_id)
+    def dispatch_waiting(self) -> list[tuple[str, str]]:
+        return routing.dispatch(self)
 
     def generate(self, backend: str, scene_id: str) -> None:
         generation.generate(self, backend, scene_id)

@@ -11,6 +11,10 @@ from celery import Celery
 
 from .constants import ROUTER_QUEUE, backend_queue
 
+DISPATCH_EXPIRES = 60.0
+"""A dispatch step not started within this many seconds is dropped: later events and the
+sweep ask for newer ones."""
+
 
 def celery_app(redis_url: str) -> Celery:
     """A Celery app with videogen's settings (``celeryconfig.py``) on ``redis_url``."""
@@ -27,13 +31,9 @@ class CeleryDispatcher:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def route(self, scene_id: str, countdown: float = 0.0) -> None:
+    def dispatch(self) -> None:
         self.app.send_task(
-            "videogen.route",
-            args=[scene_id],
-            queue=ROUTER_QUEUE,
-            countdown=countdown or None,
-            ignore_result=True,
+            "videogen.dispatch", queue=ROUTER_QUEUE, ignore_result=True, expires=DISPATCH_EXPIRES
         )
 
     def probe(self, request_id: str, expires: float) -> None:

@@ -41,6 +41,11 @@ class SceneRecord:
     error: str | None = None
     waiting: str | None = None
     """Why it waits for a backend, while it does."""
+    queue: str | None = None
+    """Its backlog class while it waits there (:class:`videogen.scheduler.ScClass`)."""
+    rank: float | None = None
+    """Its place in the backlog order (:func:`videogen.scheduler.rank`), kept for good: a
+    scene that fails over goes back to the same place."""
     claimed_at: float | None = None
     """When a router took it (a stale claim means the router died mid-task)."""
     started_at: float | None = None
@@ -81,7 +86,7 @@ class SceneRecord:
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
 _INTS = ("index", "retries", "deliveries", "failures")
-_FLOATS = ("created_at", "updated_at", "claimed_at", "started_at", "finished_at")
+_FLOATS = ("created_at", "updated_at", "claimed_at", "started_at", "finished_at", "rank")
 _JSON = ("tried", "result")
 
 
@@ -125,8 +130,17 @@ def _encode(value: Any) -> str | int | float:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
-def new_record(scene_id: str, job_id: str, index: int, spec: Scene, now: float) -> SceneRecord:
-    """A scene as submitted: pending, never tried."""
+def new_record(
+    scene_id: str,
+    job_id: str,
+    index: int,
+    spec: Scene,
+    now: float,
+    *,
+    queue: str | None = None,
+    rank: float | None = None,
+) -> SceneRecord:
+    """A scene as submitted: pending (in backlog class ``queue`` at ``rank``), never tried."""
     return SceneRecord(
         id=scene_id,
         job_id=job_id,
@@ -135,6 +149,8 @@ def new_record(scene_id: str, job_id: str, index: int, spec: Scene, now: float) 
         state=SceneState.PENDING,
         created_at=now,
         updated_at=now,
+        queue=queue,
+        rank=rank,
     )
 
 

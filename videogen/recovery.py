@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .constants import ROUTER_QUEUE, backend_queue
+from . import routing
+from .constants import backend_queue
 from .context import Context
 from .models import SceneState
 from .record import SceneRecord
+from .scheduler import ScClass, available, class_of
 
 log = logging.getLogger("videogen")
 
+STRANDED_BATCH = 500
+"""Waiting scenes of a class with no backend up that one sweep looks at."""
 HEALTH_TTL_FACTOR = 3
 """Health records live this many beat intervals: one missed beat does not make a backend
 unknown."""
@@ -41,14 +45,23 @@ def probe(ctx: Context, name: str) -> dict[str, Any]:
 
 
 def probe_all(ctx: Context) -> dict[str, dict[str, Any]]:
-    return {name: probe(ctx, name) for name in ctx.enabled()}
+    """Probe every enabled backend; one that recovered may take waiting scenes now."""
+    reports = {name: probe(ctx, name) for name in ctx.enabled()}
+    routing.ask_dispatch(ctx)
+    return reports
 
 
 def sweep(ctx: Context) -> dict[str, int]:
-    """Resume scenes whose worker died (their slot's lease expired), and send again the steps
-    whose router died mid-task or whose message was lost."""
+    """Resume scenes whose worker died (their slot's lease expired), send again the steps
+    whose message was lost, put back backlog entries a crash lost, give back slots reserved
+    for scenes that moved on, fail scenes that waited too long for a backend that stays down,
+    and ask for a dispatch step (circuits close with time: nothing else would ask)."""
     resumed = sum(_resume_orphans(ctx, backend) for backend in ctx.vg.backends)
-    return {"resumed": resumed, **_resend_lost(ctx)}
+    counts = {"resumed": resumed, **_resend_lost(ctx)}
+    counts["unreserved"] = sum(_unreserve(ctx, backend) for backend in ctx.vg.backends)
+    counts["stranded"] = _fail_stranded(ctx)
+    routing.ask_dispatch(ctx)
+    return counts
 
 
 def _resume_orphans(ctx: Context, backend: str) -> int:
@@ -63,32 +76,80 @@ def _resume_orphans(ctx: Context, backend: str) -> int:
 
 
 def _resend_lost(ctx: Context) -> dict[str, int]:
-    """Re-send steps whose message is gone: a router killed mid-task (its claim is stale),
-    a message lost with a worker or a Redis restart (stale, and its queue is empty), or a
-    running scene that holds no slot (a sweeper died between reaping its lease and resuming
-    it, or its worker gave the slot back without moving it on)."""
+    """Re-send steps whose message is gone: a pending scene missing from the backlog (a
+    crash between its state change and its entry), a bound scene whose message was lost with
+    a worker or a Redis restart (stale, and its queue is empty), or a running scene that holds
+    no slot (a sweeper died between reaping its lease and resuming it)."""
     now = ctx.clock()
-    counts = {"rerouted": 0, "redispatched": 0}
-    router_idle = ctx.store.queue_length(ROUTER_QUEUE) == 0
+    counts = {"requeued": 0, "redispatched": 0}
     states = [SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING]
     stale = [r for r in ctx.store.live_scenes(states) if _stale(ctx, r, now)]
     unleased = _without_lease(ctx, [r for r in stale if r.state is SceneState.RUNNING])
+    counts["requeued"] = _requeue_missing(ctx, [r for r in stale if r.state is SceneState.PENDING])
     for record in stale:
-        pending = record.state is SceneState.PENDING
-        if pending and (record.claimed_at or router_idle):
-            ctx.store.update(record.id, claimed_at=now)
-            ctx.dispatch.route(record.id)
-            counts["rerouted"] += 1
-        elif not pending and record.backend and _lost_on_backend(ctx, record, unleased):
-            ctx.store.update(record.id)  # a fresh wait before it is sent again
-            ctx.dispatch.generate(record.backend, record.id)
-            counts["redispatched"] += 1
+        if record.state is not SceneState.PENDING and record.backend:
+            if _lost_on_backend(ctx, record, unleased):
+                ctx.store.update(record.id)  # a fresh wait before it is sent again
+                ctx.store.mark_queued(record.backend, record.id)  # keep its slot reserved
+                ctx.dispatch.generate(record.backend, record.id)
+                counts["redispatched"] += 1
     return counts
 
 
+def _requeue_missing(ctx: Context, pending: list[SceneRecord]) -> int:
+    entries = [(r.queue or "", r.id) for r in pending]
+    present = ctx.store.in_backlog(entries)
+    missing = [r for r, there in zip(pending, present, strict=True) if not there]
+    back = []
+    for record in missing:
+        cls = class_of(record.spec, ctx.capabilities(), frozenset(record.tried))
+        if cls is None:
+            routing.fail(ctx, record.id, "no backend left that can take it")
+            continue
+        ctx.store.update(record.id, queue=cls.name)
+        back.append((record.id, cls.name, record.rank or 0.0))
+        log.warning("scene %s: missing from the backlog; put back", record.id)
+    ctx.store.enqueue(back)
+    return len(back)
+
+
+def _unreserve(ctx: Context, backend: str) -> int:
+    """Give back slots reserved for scenes that are no longer bound here (defence in depth:
+    every move away from routed gives its reservation back in the same step)."""
+    ids = ctx.store.queued_ids(backend)
+    records = {r.id: r for r in ctx.store.scenes(ids)}
+    gone = [i for i in ids if i not in records or not records[i].on(backend)]
+    ctx.store.unmark_queued(backend, gone)
+    return len(gone)
+
+
+def _fail_stranded(ctx: Context) -> int:
+    """Fail waiting scenes none of whose backends has been up for ``route_wait_limit``
+    seconds since they were submitted (a disabled backend never comes back)."""
+    up = {v.name for v in routing.views(ctx) if available(v)}
+    failed = 0
+    now = ctx.clock()
+    for name in ctx.store.backlog_classes():
+        cls = ScClass.parse(name)
+        if up.intersection(cls.backends):
+            continue
+        for record in ctx.store.scenes(ctx.store.backlog_members(name, STRANDED_BATCH)):
+            if record.state is not SceneState.PENDING:
+                continue
+            waited = now - record.created_at
+            enabled = set(ctx.enabled()).intersection(cls.backends)
+            if enabled and waited < ctx.vg.route_wait_limit:
+                continue
+            why = ", ".join(f"{b}: down" for b in cls.backends)
+            reason = f"no backend can take it: {why}; gave up after waiting {waited:.0f} s"
+            if not enabled:
+                reason = f"no backend can take it: {', '.join(cls.backends)} not enabled"
+            failed += routing.fail(ctx, record.id, reason)
+    return failed
+
+
 def _stale(ctx: Context, record: SceneRecord, now: float) -> bool:
-    since = record.claimed_at if record.state is SceneState.PENDING else None
-    return now - (since or record.updated_at) > ctx.vg.route_claim_timeout
+    return now - record.updated_at > ctx.vg.route_claim_timeout
 
 
 def _without_lease(ctx: Context, running: list[SceneRecord]) -> set[str]:

@@ -15,6 +15,14 @@ LIVE = f"{PREFIX}live"
 ROUND_ROBIN = f"{PREFIX}rr"
 """The round-robin counter, shared by every router process."""
 STACK = f"{PREFIX}stack"
+BACKLOG = f"{PREFIX}backlog"
+"""Set of the backlog's class names (each class is a sorted set, :func:`backlog`)."""
+VTIME = f"{PREFIX}vtime"
+"""The round of the latest scene bound to a backend (the backlog's fair-queuing clock)."""
+JOB_SEQ = f"{PREFIX}jobseq"
+"""Counter: jobs in submit order (breaks ties between jobs in one backlog round)."""
+DISPATCH = f"{PREFIX}dispatch"
+"""Flag with a short TTL: a dispatch step is already asked for (events coalesce)."""
 """Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
 
 
@@ -75,3 +83,13 @@ def lock(name: str) -> str:
 def probed(request_id: str) -> str:
     """List a client blocks on while the router probes for it (``videogen health``)."""
     return f"{PREFIX}probed:{request_id}"
+
+
+def backlog(class_name: str) -> str:
+    """Sorted set: waiting scenes of one backlog class -> rank (lower goes first)."""
+    return f"{PREFIX}backlog:{class_name}"
+
+
+def job_times(backend: str) -> str:
+    """List: the backend's latest finished jobs, ``duration:seconds``, newest first."""
+    return f"{PREFIX}jobtime:{backend}"

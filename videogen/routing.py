@@ -1,8 +1,13 @@
-"""The routing steps: submit a job, and route one pending scene to a backend.
+"""The routing steps: submit a job into the shared backlog, and dispatch waiting scenes to
+backends that can start them now.
 
-``route`` loads the scene once, reads every backend's shared state in two commands, asks the
-pure router (:mod:`videogen.router`) for a :class:`~videogen.states.Transition`, and applies
-it: on to a backend's queue, wait for one that is down for now, or fail.
+A scene is bound to a backend only when that backend has a free slot (live leases plus scenes
+sent but not started, under its ``max_concurrent_tasks``). Until then it waits in the backlog
+(:mod:`videogen.backlog`), where the scheduler can still choose for it. Every event that frees
+or adds capacity asks for a dispatch step (:func:`ask_dispatch`; requests coalesce into one
+message); the step reads every backend's shared state and the backlog's heads, asks the pure
+scheduler (:func:`videogen.scheduler.plan`) which class each free slot takes, and binds them
+with one atomic script, so any number of routers may run at once.
 """
 
 from __future__ import annotations
@@ -10,34 +15,43 @@ from __future__ import annotations
 import logging
 import uuid
 
+from . import recovery
 from .capabilities import Capabilities
 from .config import Strategy
 from .context import Context
-from .models import Scene, SceneState
+from .models import Scene
 from .policy import is_open
 from .record import SceneRecord
-from .recovery import probe
-from .router import BackendView, after_choice, choose, exhausted
 from .scenes import check_routable
-from .states import Event, Transition
+from .scheduler import BackendView, ScClass, available, class_of, free_slots, plan
+from .states import Event
 
 log = logging.getLogger("videogen")
 
 
 def submit(
-    ctx: Context, scenes: list[Scene], capabilities: dict[str, Capabilities] | None = None
+    ctx: Context,
+    scenes: list[Scene],
+    capabilities: dict[str, Capabilities] | None = None,
+    priority: int = 0,
 ) -> str:
-    """Store a job and enqueue one route per scene; refuses the whole file first if any
-    scene cannot be taken by any enabled backend (``capabilities``: the running stack's,
-    as published; else this config's)."""
-    check_routable(scenes, ctx.capabilities() if capabilities is None else capabilities)
+    """Store a job with its scenes waiting in the backlog, and ask for a dispatch step;
+    refuses the whole file first if any scene cannot be taken by any enabled backend
+    (``capabilities``: the running stack's, as published; else this config's)."""
+    caps = ctx.capabilities() if capabilities is None else capabilities
+    check_routable(scenes, caps)
+    classes = [class_of(spec, caps) for spec in scenes]
     job_id = uuid.uuid4().hex[:12]
-    ids = ctx.store.create_job(job_id, scenes)
-    for scene_id in ids:
-        ctx.dispatch.route(scene_id)
-        log.info("scene %s submitted", scene_id)
-    log.info("job %s submitted: %d scenes", job_id, len(ids))
+    ids = ctx.store.create_job(job_id, scenes, [c for c in classes if c is not None], priority)
+    ask_dispatch(ctx)
+    log.info("job %s submitted: %d scenes, priority %d", job_id, len(ids), priority)
     return job_id
+
+
+def ask_dispatch(ctx: Context) -> None:
+    """Capacity was freed or added, or work arrived: make sure a dispatch step runs."""
+    if ctx.store.ask_dispatch():
+        ctx.dispatch.dispatch()
 
 
 def views(ctx: Context) -> list[BackendView]:
@@ -51,7 +65,7 @@ def views(ctx: Context) -> list[BackendView]:
         on = name in shared
         health, circuit = shared[name] if on else (None, None)
         if on and health is None:
-            health = probe(ctx, name)  # no fresh record yet: probe now rather than wait
+            health = recovery.probe(ctx, name)  # no fresh record yet: probe now rather than wait
         in_flight, queued = loads.get(name, (0, 0))
         result.append(
             BackendView(
@@ -69,58 +83,40 @@ def views(ctx: Context) -> list[BackendView]:
     return result
 
 
-def decide(ctx: Context, record: SceneRecord) -> Transition:
-    """Where the scene goes now (pure once the views are read)."""
-    if record.failures >= ctx.vg.max_attempts:
-        return exhausted(record.failures, record.error)
+def dispatch(ctx: Context) -> list[tuple[str, str]]:
+    """Fill every free slot from the backlog; returns the ``(scene, backend)`` bound."""
+    ctx.store.dispatch_started()
+    now_views = views(ctx)
+    caps = {v.name: v.capacity for v in now_views}
+    width = sum(free_slots(v) for v in now_views if available(v))
+    if width == 0:
+        return []
+    waiting = ctx.store.waiting(width)
+    if not waiting:
+        return []
+    times = ctx.job_times()
     strategy = ctx.vg.effective_strategy
-    decision = choose(
-        record.spec,
-        views(ctx),
-        tried=frozenset(record.tried),
-        strategy=strategy,
-        turn=ctx.store.next_turn() if strategy is Strategy.ROUND_ROBIN else 0,
-    )
-    waited = ctx.clock() - record.created_at
-    return after_choice(
-        decision, last_error=record.error, waited=waited, wait_limit=ctx.vg.route_wait_limit
-    )
+    turn = ctx.store.next_turn() if strategy is Strategy.ROUND_ROBIN else 0
+    picks = plan(now_views, waiting, times, strategy, turn)
+    bound = ctx.store.bind(picks, caps)
+    for scene_id, backend in bound:
+        ctx.dispatch.generate(backend, scene_id)
+    if bound:
+        log.info("dispatched %d: %s", len(bound), ", ".join(f"{s}->{b}" for s, b in bound))
+    return bound
 
 
-def route(ctx: Context, scene_id: str) -> str | None:
-    """Route a pending scene; returns the chosen backend, if one was."""
-    record = ctx.store.scene(scene_id)
-    if record is None or record.state is not SceneState.PENDING:
-        return None  # a duplicate message: routing already happened
-    ctx.store.update(scene_id, claimed_at=ctx.clock())
-    step = decide(ctx, record)
-    if step.event is Event.ROUTE and step.backend is not None:
-        return step.backend if _send(ctx, record, step.backend, step.reason) else None
-    if step.event is Event.WAIT:
-        if ctx.store.apply(scene_id, Event.WAIT, claimed_at=None, waiting=step.reason):
-            ctx.dispatch.route(scene_id, countdown=step.delay)
-            log.info("scene %s waits for a backend: %s", scene_id, step.reason)
-        return None
-    fail(ctx, scene_id, step.reason)
-    return None
-
-
-def _send(ctx: Context, record: SceneRecord, backend: str, reason: str) -> bool:
-    moved = ctx.store.apply(
-        record.id,
-        Event.ROUTE,
-        backend=backend,
-        route_reason=reason,
-        tried=[*record.tried, backend],
-        retries=0,
-        deliveries=0,
-        waiting=None,
-    )
-    if moved:
-        ctx.store.mark_queued(backend, record.id)
-        ctx.dispatch.generate(backend, record.id)
-        log.info("scene %s routed to %s: %s", record.id, backend, reason)
-    return moved is not None
+def requeue(
+    ctx: Context, record: SceneRecord, tried: tuple[str, ...], failures: int
+) -> ScClass | str:
+    """Where a scene that leaves its backend waits next: its backlog class over the
+    backends it has not tried; or why it cannot go on (no backend left, tries used up)."""
+    if failures >= ctx.vg.max_attempts:
+        return f"{record.error or 'no reason recorded'} (after {failures} tries)"
+    cls = class_of(record.spec, ctx.capabilities(), frozenset(tried))
+    if cls is None:
+        return "no other backend can take it"
+    return cls
 
 
 def fail(ctx: Context, scene_id: str, reason: str, *, on: str = "", token: str = "") -> bool:

@@ -25,17 +25,19 @@ import redis
 
 from . import lua
 from . import redis_keys as keys
+from .backlog import Backlog
 from .errors import StoreUnavailableError
 from .models import Scene, SceneState
 from .record import SceneRecord, decode, encode, initial_fields, new_record, replace
 from .redis_conn import connect
+from .scheduler import ScClass, rank
 from .shared_state import SharedState
 from .states import Event
 
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState):
+class Store(SharedState, Backlog):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's."""
@@ -50,6 +52,7 @@ class Store(SharedState):
         self._release = client.register_script(lua.RELEASE)
         self._reap = client.register_script(lua.REAP)
         self._register_shared()
+        self._register_backlog()
 
     @classmethod
     def from_url(
@@ -66,16 +69,24 @@ class Store(SharedState):
 
     # -- jobs and scenes -------------------------------------------------------------------
 
-    def create_job(self, job_id: str, scenes: list[Scene]) -> list[str]:
-        """Store a job and its scenes in one transaction; returns the scene ids."""
+    def create_job(
+        self, job_id: str, scenes: list[Scene], classes: list[ScClass], priority: int = 0
+    ) -> list[str]:
+        """Store a job and its scenes, each waiting in its backlog class, in one transaction;
+        returns the scene ids."""
         now = self.clock()
+        first_round, seq = self.next_job_rounds()
         ids = [f"{job_id}-{i:03d}" for i in range(len(scenes))]
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.job(job_id), mapping={"id": job_id, "created_at": now, "scenes": len(ids)})
+        job = {"id": job_id, "created_at": now, "scenes": len(ids), "priority": priority}
+        pipe.hset(keys.job(job_id), mapping=job)
         pipe.zadd(keys.JOBS, {job_id: now})
-        for index, (scene_id, spec) in enumerate(zip(ids, scenes, strict=True)):
-            record = new_record(scene_id, job_id, index, spec, now)
+        pipe.sadd(keys.BACKLOG, *{c.name for c in classes})
+        for index, (scene_id, spec, c) in enumerate(zip(ids, scenes, classes, strict=True)):
+            score = rank(priority, first_round + index, seq)
+            record = new_record(scene_id, job_id, index, spec, now, queue=c.name, rank=score)
             pipe.hset(keys.scene(scene_id), mapping=initial_fields(record))
+            pipe.zadd(keys.backlog(c.name), {scene_id: score})
         pipe.rpush(keys.job_scenes(job_id), *ids)
         pipe.sadd(keys.LIVE, *ids)
         pipe.execute()
@@ -118,6 +129,7 @@ class Store(SharedState):
         on: str = "",
         token: str = "",
         drop: Iterable[str] = (),
+        backlog: tuple[ScClass, float] | None = None,
         **changes: Any,
     ) -> SceneState | None:
         """Move a scene by ``event`` if the state machine allows it from its state now, and
@@ -126,19 +138,27 @@ class Store(SharedState):
         ``on``: only while the scene is on that backend. ``token``: only while that lease
         token holds its slot; a move that leaves running then gives the slot back.
         ``drop``: fields removed with the move (working fields a finished scene no longer
-        needs)."""
+        needs). ``backlog``: ``(class, rank)`` a move back to pending waits in, entered in
+        the same step."""
         if token:
             if not on:
                 raise ValueError("a lease guard needs the backend it is on")
             changes["lease"] = None
         changes.setdefault("updated_at", self.clock())
+        score: Any = ""
+        queue_key = keys.LIVE
+        if backlog is not None:
+            cls, score = backlog
+            changes.update(queue=cls.name, rank=score)
+            queue_key = keys.backlog(cls.name)
+            self.r.sadd(keys.BACKLOG, cls.name)
         sets = encode(changes)
-        args: list[Any] = [event.value, scene_id, on, token, len(sets)]
+        args: list[Any] = [event.value, scene_id, on, token, score, len(sets)]
         for name, value in sets.items():
             args += [name, value]
         args += list(drop)
         lease_key = keys.lease(on) if on else keys.LIVE
-        moved = self._apply(keys=[keys.scene(scene_id), keys.LIVE, lease_key], args=args)
+        moved = self._apply(keys=[keys.scene(scene_id), keys.LIVE, lease_key, queue_key], args=args)
         return SceneState(moved) if moved else None
 
     def update(self, scene_id: str, **changes: Any) -> None:
@@ -192,8 +212,11 @@ class Store(SharedState):
         return bool(self._release(keys=keys_, args=[scene_id, token]))
 
     def reap_leases(self, backend: str) -> list[str]:
-        """Remove expired leases (their workers died) and return their scene ids."""
-        return list(self._reap(keys=[keys.lease(backend)]))
+        """Remove expired leases (their workers died) and return their scene ids; each keeps
+        its slot reserved (queued) until its resumed task starts."""
+        return list(
+            self._reap(keys=[keys.lease(backend), keys.queued(backend)], args=[self.clock()])
+        )
 
     def loads(self, backends: Iterable[str]) -> dict[str, tuple[int, int]]:
         """``(in flight, queued)`` of each backend, in one round trip. Leases are counted
@@ -223,7 +246,15 @@ class Store(SharedState):
         return int(self.r.zcard(keys.queued(backend)))
 
     def mark_queued(self, backend: str, scene_id: str) -> None:
+        """Reserve a slot on ``backend`` for a scene sent there and not yet started."""
         self.r.zadd(keys.queued(backend), {scene_id: self.clock()})
+
+    def unmark_queued(self, backend: str, scene_ids: list[str]) -> None:
+        if scene_ids:
+            self.r.zrem(keys.queued(backend), *scene_ids)
+
+    def queued_ids(self, backend: str) -> list[str]:
+        return list(self.r.zrange(keys.queued(backend), 0, -1))
 
     def queue_length(self, queue: str) -> int:
         """Messages waiting in a Celery queue (kombu keeps each queue as a Redis list; those

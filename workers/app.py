@@ -24,7 +24,7 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
-from videogen import stackview
+from videogen import routing, stackview
 from videogen.config import Settings, VideoGenerationSettings
 from videogen.constants import ROUTER_QUEUE, WORKER_ROLE_ENV
 from videogen.errors import ConfigError
@@ -103,9 +103,9 @@ class _PipelineOnce:
 def _register_tasks(app: Celery, pipeline: Callable[[], Pipeline]) -> None:
     # shared=False: a shared task would be added to every app finalized later, and the first
     # app's task (and its pipeline) would win the name there.
-    @app.task(name="videogen.route", shared=False)
-    def route(scene_id: str) -> None:
-        pipeline().route(scene_id)
+    @app.task(name="videogen.dispatch", shared=False)
+    def dispatch() -> None:
+        pipeline().dispatch_waiting()
 
     @app.task(name="videogen.generate", shared=False)
     def generate(backend: str, scene_id: str) -> None:
@@ -134,6 +134,7 @@ def _connect_signals(app: Celery, settings: Settings, pipeline: Callable[[], Pip
             p = pipeline()
             stackview.publish(p.store, p.settings, role, str(sender.hostname), p.capabilities_of)
             log.info("published what this %s worker uses", role)
+            routing.ask_dispatch(p)  # a new worker: its backends' free slots can take work
 
     def withdraw(sender: Any = None, **_: object) -> None:
         role = os.environ.get(WORKER_ROLE_ENV)

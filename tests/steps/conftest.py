@@ -65,8 +65,8 @@ class Recording:
 
     sent: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def route(self, scene_id: str, countdown: float = 0.0) -> None:
-        self.sent.append(("route", scene_id, countdown))
+    def dispatch(self) -> None:
+        self.sent.append(("dispatch",))
 
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
         self.sent.append(("generate", backend, scene_id, countdown))
@@ -105,8 +105,8 @@ class Steps:
         while self.sent.sent:
             assert ran < limit, f"steps still being sent after {limit}: {self.sent.sent}"
             kind, *args = self.sent.sent.pop(0)
-            if kind == "route":
-                self.pipeline.route(args[0])
+            if kind == "dispatch":
+                self.pipeline.dispatch_waiting()
             else:
                 self.pipeline.generate(args[0], args[1])
             ran += 1

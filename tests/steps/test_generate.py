@@ -21,6 +21,7 @@ def _routed(steps, backend="runway", scene=SCENE):
     steps.store.update(scene_id, tried=[])
     assert steps.store.apply(scene_id, Event.ROUTE, backend=backend, tried=[backend])
     steps.store.mark_queued(backend, scene_id)
+    steps.store.dispatch_started()  # as a dispatch step would have
     return scene_id
 
 
@@ -37,20 +38,37 @@ def test_generate_stores_a_checked_video_and_frees_everything(steps):
     assert not steps.store.r.sismember(keys.LIVE, scene_id)
     stats = steps.store.stats("runway")
     assert (stats["submitted"], stats["succeeded"]) == (1, 1)
-    assert len(steps.jobs("runway")) == 1 and steps.sent.take() == []
+    assert len(steps.jobs("runway")) == 1
+    assert steps.sent.take() == [("dispatch",)]  # its slot is free: fill it
+    assert steps.pipeline.job_times().learned("runway") == 1
 
 
-def test_a_full_backend_sends_the_scene_back_to_wait_for_a_slot(make_steps):
+def test_a_bound_scene_that_finds_its_backend_full_goes_back_to_its_place(make_steps):
     steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
     holder = _routed(steps)
     assert steps.store.start("runway", holder, "other-worker", 30, 1)[0] == "started"
     waiting = _routed(steps, scene={**SCENE, "prompt": "the keeper climbs"})
+    rank = steps.record(waiting).rank
     steps.clock.advance(5)
     steps.pipeline.generate("runway", waiting)
     record = steps.record(waiting)
-    assert record.state is SceneState.ROUTED and record.updated_at == steps.clock.now
-    assert steps.sent.take() == [("generate", "runway", waiting, LEASE_WAIT)]
+    assert record.state is SceneState.PENDING and record.rank == rank and record.tried == ()
+    assert record.queue and waiting in steps.store.backlog_members(record.queue, 5)
+    assert steps.sent.take() == [("dispatch",)]  # no self-requeue: the scheduler decides
+    assert steps.store.loads(["runway"])["runway"] == (1, 0)  # its reservation given back
     assert steps.jobs("runway") == []
+
+
+def test_a_resumed_scene_that_finds_its_backend_full_keeps_its_reservation(make_steps):
+    steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
+    holder = _routed(steps)
+    assert steps.store.start("runway", holder, "other-worker", 30, 1)[0] == "started"
+    resumed = _routed(steps, scene={**SCENE, "prompt": "the keeper climbs"})
+    steps.store.update(resumed, state=SceneState.RUNNING)
+    steps.pipeline.generate("runway", resumed)
+    assert steps.record(resumed).state is SceneState.RUNNING
+    assert steps.sent.take() == [("generate", "runway", resumed, LEASE_WAIT)]
+    assert steps.store.loads(["runway"])["runway"] == (1, 1)
 
 
 def test_a_duplicate_generate_while_another_worker_runs_the_scene_does_nothing(steps):
@@ -76,7 +94,7 @@ def test_the_crash_loop_guard_moves_the_scene_on_without_a_vendor_job(steps):
     record = steps.record(scene_id)
     assert record.state is SceneState.PENDING and record.failures == 1
     assert record.error is not None and f"started {MAX_DELIVERIES} times" in record.error
-    assert steps.sent.take() == [("route", scene_id, 0.0)]
+    assert steps.sent.take() == [("dispatch",)]
     assert steps.jobs("runway") == [] and steps.store.loads(["runway"])["runway"] == (0, 0)
     assert steps.store.attempts(scene_id)[0]["kind"] == "CrashLoopError"
 
@@ -88,7 +106,7 @@ def test_an_ambiguous_submit_is_never_sent_again(steps):
     record = steps.record(scene_id)
     assert record.state is SceneState.FAILED
     assert record.error is not None and "never paid for twice" in record.error
-    assert steps.jobs("runway") == [] and steps.sent.take() == []
+    assert steps.jobs("runway") == [] and steps.sent.take() == [("dispatch",)]
     assert steps.store.stats("runway")["failed"] == 1
 
 
@@ -128,7 +146,7 @@ def test_a_failed_vendor_job_fails_over_to_the_router(steps):
     record = steps.record(scene_id)
     assert record.state is SceneState.PENDING and record.tried == ("runway",)
     assert record.vendor_job is None and record.error is not None
-    assert steps.sent.sent == [("route", scene_id, 0.0)]
+    assert steps.sent.sent == [("dispatch",)]
     assert steps.store.stats("runway")["failovers"] == 1
     assert steps.store.circuit("runway").failures == 1
     steps.run_all()  # the router sends it elsewhere, where it succeeds
@@ -151,7 +169,7 @@ def test_a_moderated_scene_fails_without_trying_elsewhere(steps):
     steps.sandboxes["runway"].state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.FAILED and steps.sent.take() == []
+    assert record.state is SceneState.FAILED and steps.sent.take() == [("dispatch",)]
     assert steps.store.circuit("runway").failures == 0  # the scene's fault, not the backend's
 
 
@@ -161,7 +179,7 @@ def test_without_fallback_a_failed_job_fails_the_scene(make_steps):
     steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
     steps.pipeline.generate("runway", scene_id)
     assert steps.record(scene_id).state is SceneState.FAILED
-    assert steps.sent.take() == []
+    assert steps.sent.take() == [("dispatch",)]
 
 
 def test_a_run_whose_slot_was_taken_over_stops_and_cannot_finish_the_scene(steps):
@@ -199,7 +217,7 @@ def test_a_job_that_outlives_its_timeout_is_cancelled_and_fails_over(make_steps)
     steps.sandboxes["runway"].state.set_knobs(never_finish=True)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and steps.sent.take() == [("route", scene_id, 0.0)]
+    assert record.state is SceneState.PENDING and steps.sent.take() == [("dispatch",)]
     [job] = steps.jobs("runway")
     assert job["cancelled"]  # nobody pays for it to run on
 

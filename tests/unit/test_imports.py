@@ -22,7 +22,7 @@ PACKAGE = REPO / "videogen"
 PURE_CORE = [
     "videogen.models",
     "videogen.capabilities",
-    "videogen.router",
+    "videogen.scheduler",
     "videogen.policy",
     "videogen.retry",
     "videogen.errors",

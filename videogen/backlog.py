@@ -1,0 +1,147 @@
+"""The shared backlog in Redis: waiting scenes by class, the dispatch script that binds them,
+the learned job times, and the coalesced request for a dispatch step.
+
+A mixin of :class:`videogen.store.Store` (same client, same key names from
+:mod:`videogen.redis_keys`); the policy is :mod:`videogen.scheduler`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from . import lua
+from . import redis_keys as keys
+from .scheduler import KEEP, JobTimes, Pick, ScClass, Waiting, decode_samples, encode_sample
+
+DISPATCH_FLAG_MS = 2000
+"""How long an asked-for dispatch step coalesces further requests (a lost message is asked
+for again after this, and the sweep asks every interval)."""
+
+
+class Backlog:
+    """Waiting scenes, their binding to backends, and job times."""
+
+    r: Any
+    clock: Any
+
+    def _register_backlog(self) -> None:
+        self._dispatch = self.r.register_script(lua.DISPATCH)
+
+    def next_job_rounds(self) -> tuple[int, int]:
+        """The backlog round a new job's first scene takes, and the job's sequence number."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(keys.VTIME)
+        pipe.incr(keys.JOB_SEQ)
+        vtime, seq = pipe.execute()
+        return int(vtime or 0), int(seq)
+
+    def waiting(self, width: int) -> list[Waiting]:
+        """Every backlog class with its size and its first ``width`` scores (never more: a
+        dispatch pass reads the heads, not the backlog)."""
+        names = sorted(self.r.smembers(keys.BACKLOG))
+        if not names:
+            return []
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(keys.backlog(name))
+            pipe.zrange(keys.backlog(name), 0, max(0, width - 1), withscores=True)
+        flat = pipe.execute()
+        out = []
+        for i, name in enumerate(names):
+            count, heads = int(flat[2 * i]), flat[2 * i + 1]
+            out.append(Waiting(ScClass.parse(name), count, [s for _, s in heads] if width else []))
+        return out
+
+    def backlog_classes(self) -> list[str]:
+        return sorted(self.r.smembers(keys.BACKLOG))
+
+    def backlog_members(self, class_name: str, limit: int) -> list[str]:
+        """The first ``limit`` scene ids waiting in a class, best first."""
+        return list(self.r.zrange(keys.backlog(class_name), 0, limit - 1))
+
+    def backlog_length(self) -> int:
+        names = list(self.r.smembers(keys.BACKLOG))
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(keys.backlog(name))
+        return sum(int(n) for n in pipe.execute()) if names else 0
+
+    def ahead(self, scenes: Sequence[tuple[str, float]]) -> list[dict[ScClass, int]]:
+        """For each ``(class name, rank)``: per class, how many waiting scenes rank before it
+        (one ``ZCOUNT`` per class: logarithmic in the backlog)."""
+        names = sorted(self.r.smembers(keys.BACKLOG))
+        if not scenes or not names:
+            return [{} for _ in scenes]
+        pipe = self.r.pipeline(transaction=False)
+        for _, score in scenes:
+            for name in names:
+                pipe.zcount(keys.backlog(name), "-inf", f"({score}")
+        flat = pipe.execute()
+        classes = [ScClass.parse(n) for n in names]
+        n = len(names)
+        return [
+            {c: int(v) for c, v in zip(classes, flat[i * n : (i + 1) * n], strict=True) if v}
+            for i in range(len(scenes))
+        ]
+
+    def in_backlog(self, scenes: Sequence[tuple[str, str]]) -> list[bool]:
+        """For each ``(class name, scene id)``: whether the scene has its backlog entry."""
+        pipe = self.r.pipeline(transaction=False)
+        for name, scene_id in scenes:
+            pipe.zscore(keys.backlog(name), scene_id)
+        return [s is not None for s in pipe.execute()] if scenes else []
+
+    def enqueue(self, scenes: Iterable[tuple[str, str, float]]) -> None:
+        """Put ``(scene id, class name, rank)`` entries into the backlog (the sweep's repair;
+        submit and fail-over do it in the same step as their state change)."""
+        pipe = self.r.pipeline(transaction=False)
+        for scene_id, name, score in scenes:
+            pipe.sadd(keys.BACKLOG, name)
+            pipe.zadd(keys.backlog(name), {scene_id: score})
+        pipe.execute()
+
+    def bind(self, picks: Sequence[Pick], caps: dict[str, int]) -> list[tuple[str, str]]:
+        """Bind each pick's best waiting scene to its backend if it still has a free slot
+        (atomic, see :data:`videogen.lua.DISPATCH`); returns ``(scene id, backend)``."""
+        if not picks:
+            return []
+        keys_: list[str] = [keys.VTIME]
+        args: list[Any] = [keys.scene(""), self.clock()]
+        for pick in picks:
+            keys_ += [
+                keys.lease(pick.backend),
+                keys.queued(pick.backend),
+                keys.backlog(pick.cls.name),
+            ]
+            args += [pick.backend, caps[pick.backend], pick.reason, pick.cls.name]
+        flat = self._dispatch(keys=keys_, args=args)
+        return list(zip(flat[::2], flat[1::2], strict=True))
+
+    # -- job times -------------------------------------------------------------------------
+
+    def job_times(self, backends: Iterable[str], seeds: dict[str, float]) -> JobTimes:
+        names = list(backends)
+        pipe = self.r.pipeline(transaction=False)
+        for name in names:
+            pipe.lrange(keys.job_times(name), 0, KEEP - 1)
+        raw = pipe.execute() if names else []
+        return JobTimes({n: decode_samples(r) for n, r in zip(names, raw, strict=True)}, seeds)
+
+    def add_job_time(self, backend: str, duration: float, seconds: float) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lpush(keys.job_times(backend), encode_sample(duration, seconds))
+        pipe.ltrim(keys.job_times(backend), 0, KEEP - 1)
+        pipe.execute()
+
+    # -- asking for a dispatch step --------------------------------------------------------
+
+    def ask_dispatch(self) -> bool:
+        """True when no dispatch step is asked for yet (the caller sends one); later events
+        coalesce into it until it starts (:meth:`dispatch_started`)."""
+        return bool(self.r.set(keys.DISPATCH, int(time.time()), nx=True, px=DISPATCH_FLAG_MS))
+
+    def dispatch_started(self) -> None:
+        """A dispatch step starts: events from now on ask for another."""
+        self.r.delete(keys.DISPATCH)

@@ -1,0 +1,339 @@
+"""The scheduler's policy (pure): the backlog's order, learned job times, which waiting scene
+each free slot takes, and when each waiting scene is expected to start and finish.
+
+Scenes wait in one shared backlog until a backend can start them now. The backlog is split
+into *classes*: scenes that may go to the same set of backends and ask for the same duration
+are interchangeable to the scheduler, so each class is one sorted set, ordered by
+:func:`rank`. A dispatch pass reads only the head of each class (as many entries as there are
+free slots), so its cost does not grow with the backlog; :func:`plan` decides, and the store's
+dispatch script binds atomically.
+
+Order and fairness (:func:`rank`): job priority first (higher goes first), then *rounds*: a
+job's i-th scene is in round ``v + i``, where ``v`` is the round of the latest scene bound
+when the job was submitted (start-time fair queuing). So a small job submitted behind a huge
+one of the same priority is served one scene per round alongside it, not after it; within a
+round, earlier jobs go first. A scene that fails over keeps its rank (it goes back to the
+front).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .capabilities import Capabilities, can_take
+from .config import Strategy
+from .models import Scene
+
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+_ROUND_BITS, _SEQ_BITS = 31, 14
+_BAND = 1 << (_ROUND_BITS + _SEQ_BITS)
+_ROUND = 1 << _SEQ_BITS
+WINDOW = 5
+"""Finished jobs per backend and duration whose median is the learned job time: one outlier
+in five moves nothing; a backend that slows down for good is seen within three jobs."""
+KEEP = 60
+"""Job times kept per backend (all durations together)."""
+
+
+def rank(priority: int, round_: int, seq: int) -> int:
+    """A waiting scene's backlog score (lower goes first): priority band, round, job order.
+    Exact in a Redis score (a double): 8 + 31 + 14 bits."""
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority {priority} is outside {MIN_PRIORITY}..{MAX_PRIORITY}")
+    band = MAX_PRIORITY - priority
+    return band * _BAND + min(round_, (1 << _ROUND_BITS) - 1) * _ROUND + seq % _ROUND
+
+
+def round_of(score: float) -> int:
+    return int(score % _BAND) // _ROUND
+
+
+def priority_of(score: float) -> int:
+    return MAX_PRIORITY - int(score // _BAND)
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """One backend as a dispatch pass sees it at one moment."""
+
+    name: str
+    priority: int
+    enabled: bool
+    healthy: bool
+    circuit_open: bool
+    capacity: int
+    in_flight: int
+    """Live leases: vendor jobs running now."""
+    queued: int
+    """Scenes sent to it and not started yet (each holds a slot)."""
+    caps: Capabilities
+
+
+# -- backlog classes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class ScClass:
+    """Scenes that may go to the same backends and ask for the same duration."""
+
+    backends: tuple[str, ...]
+    duration: float
+
+    @property
+    def name(self) -> str:
+        return f"{','.join(self.backends)}:{self.duration:g}"
+
+    @classmethod
+    def parse(cls, name: str) -> ScClass:
+        backends, _, duration = name.rpartition(":")
+        return cls(tuple(backends.split(",")) if backends else (), float(duration))
+
+    @classmethod
+    def of(cls, backends: Iterable[str], duration: float) -> ScClass:
+        return cls(tuple(sorted(set(backends))), float(duration))
+
+
+def class_of(
+    spec: Scene, caps: Mapping[str, Capabilities], tried: frozenset[str] = frozenset()
+) -> ScClass | None:
+    """A scene's backlog class: the enabled backends (``caps``) that can take it and were not
+    tried for it, and its duration; ``None`` when there are none."""
+    names = [n for n, c in caps.items() if n not in tried and can_take(n, c, spec) is None]
+    return ScClass.of(names, spec.duration) if names else None
+
+
+@dataclass
+class Waiting:
+    """One backlog class as a dispatch pass reads it: its size and its first scores."""
+
+    cls: ScClass
+    count: int
+    heads: list[float] = field(default_factory=list)
+    """The scores of its first entries, best first (as many as there are free slots)."""
+
+
+# -- learned job times ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobTimes:
+    """Each backend's job time, learned from its own finished jobs (seconds from taking the
+    slot to a stored file), seeded from its ``expected_seconds`` until it has data."""
+
+    samples: Mapping[str, Sequence[tuple[float, float]]]
+    """Backend -> ``(duration, seconds)`` of its latest finished jobs, newest first."""
+    seeds: Mapping[str, float]
+
+    def seconds(self, backend: str, duration: float) -> float:
+        """The median of the latest jobs of this duration; else the median seconds per
+        output second of its latest jobs, times ``duration``; else the seed."""
+        own = self.samples.get(backend, ())
+        same = [s for d, s in own if d == duration][:WINDOW]
+        if same:
+            return _median(same)
+        if own:
+            per_second = [s / d for d, s in own[:WINDOW] if d > 0]
+            if per_second:
+                return _median(per_second) * duration
+        return self.seeds.get(backend, 60.0)
+
+    def learned(self, backend: str) -> int:
+        return len(self.samples.get(backend, ()))
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def encode_sample(duration: float, seconds: float) -> str:
+    return f"{duration:g}:{seconds:.3f}"
+
+
+def decode_samples(raw: Iterable[str]) -> list[tuple[float, float]]:
+    out = []
+    for entry in raw:
+        duration, _, seconds = entry.partition(":")
+        out.append((float(duration), float(seconds)))
+    return out
+
+
+# -- the dispatch plan ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Bind the best waiting scene of ``cls`` to ``backend``, because ``reason``."""
+
+    backend: str
+    cls: ScClass
+    reason: str
+
+
+def available(view: BackendView) -> bool:
+    return view.enabled and view.healthy and not view.circuit_open
+
+
+def free_slots(view: BackendView) -> int:
+    return max(0, view.capacity - view.in_flight - view.queued)
+
+
+@dataclass
+class _Pass:
+    """The state of one planning pass: what is still free and still waiting."""
+
+    views: dict[str, BackendView]
+    waiting: list[Waiting]
+    times: JobTimes
+    free: dict[str, int]
+    busy: dict[str, int]
+    left: dict[ScClass, int]
+
+    @classmethod
+    def start(cls, views: Iterable[BackendView], waiting: list[Waiting], times: JobTimes) -> _Pass:
+        up = {v.name: v for v in views if available(v)}
+        return cls(
+            views=up,
+            waiting=waiting,
+            times=times,
+            free={n: free_slots(v) for n, v in up.items()},
+            busy={n: v.in_flight + v.queued for n, v in up.items()},
+            left={w.cls: w.count for w in waiting},
+        )
+
+    def usable(self, c: ScClass) -> list[str]:
+        return [b for b in c.backends if b in self.views]
+
+    def drain(self, others: set[str], duration: float) -> float:
+        """Seconds ``others`` need to start every waiting scene they could take (a fluid
+        estimate: the waiting scenes, plus half of each busy slot, over their rate)."""
+        pool = set(others)
+        waiting = 0
+        for c, count in self.left.items():
+            if others.intersection(c.backends):
+                waiting += count
+                pool.update(self.usable(c))
+        rate = sum(self.views[b].capacity / self.times.seconds(b, duration) for b in pool)
+        busy = sum(self.busy.get(b, 0) for b in pool) / 2
+        return (waiting + busy) / rate if rate > 0 else math.inf
+
+    def worth_it(self, backend: str, c: ScClass) -> tuple[bool, str]:
+        """Whether a scene of ``c`` finishes sooner on ``backend`` now than by waiting for
+        the others: always when ``backend`` is as fast as any of them; a slower one only
+        while the others' backlog would keep them busy for longer than the difference."""
+        mine = self.times.seconds(backend, c.duration)
+        others = {b for b in self.usable(c) if b != backend}
+        if not others:
+            return True, f"expected {mine:.1f} s, no other backend can take it"
+        fastest = min(self.times.seconds(b, c.duration) for b in others)
+        if mine <= fastest:
+            return True, f"expected {mine:.1f} s, fastest free"
+        drain = self.drain(others, c.duration)
+        why = f"expected {mine:.1f} s vs {fastest:.1f} s elsewhere after {drain:.1f} s of backlog"
+        return mine <= drain + fastest, why
+
+    def take(self, backend: str, c: ScClass) -> None:
+        self.free[backend] -= 1
+        self.busy[backend] = self.busy.get(backend, 0) + 1
+        self.left[c] -= 1
+
+
+def plan(
+    views: Iterable[BackendView],
+    waiting: list[Waiting],
+    times: JobTimes,
+    strategy: Strategy,
+    turn: int = 0,
+) -> list[Pick]:
+    """Which class each free slot takes now, scenes in backlog order.
+
+    ``earliest_finish`` (also ``least_loaded``): each waiting scene goes to the free backend
+    that finishes it soonest, unless it would finish sooner by waiting for a busy faster one
+    (:meth:`_Pass.worth_it`). ``priority``: the best-priority free backend (spill-over only
+    when better ones are full). ``round_robin``: free backends in turn."""
+    state = _Pass.start(views, waiting, times)
+    heap = [(w.heads[0], 0, w.cls.name, w) for w in waiting if w.heads and w.count > 0]
+    heapq.heapify(heap)
+    picks: list[Pick] = []
+    while heap and any(state.free.values()):
+        _, i, _, w = heapq.heappop(heap)
+        pick = _pick(state, w.cls, strategy, turn + len(picks))
+        if pick is None:
+            continue  # nobody takes this class now: the rest of it waits too
+        picks.append(pick)
+        state.take(pick.backend, w.cls)
+        if i + 1 < len(w.heads) and state.left[w.cls] > 0:
+            heapq.heappush(heap, (w.heads[i + 1], i + 1, w.cls.name, w))
+    return picks
+
+
+def _pick(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> Pick | None:
+    free = [b for b in state.usable(c) if state.free.get(b, 0) > 0]
+    if not free:
+        return None
+    views = state.views
+    if strategy is Strategy.PRIORITY:
+        best = min(free, key=lambda b: (views[b].priority, b))
+        return Pick(best, c, f"priority {views[best].priority}, first free")
+    if strategy is Strategy.ROUND_ROBIN:
+        ordered = sorted(free, key=lambda b: (views[b].priority, b))
+        best = ordered[turn % len(ordered)]
+        return Pick(best, c, "round robin")
+    by_time = sorted(free, key=lambda b: (state.times.seconds(b, c.duration), views[b].priority))
+    for backend in by_time:
+        ok, why = state.worth_it(backend, c)
+        if ok:
+            return Pick(backend, c, f"earliest finish: {why}")
+    return None
+
+
+def wanted(waiting: list[Waiting], views: Iterable[BackendView]) -> int:
+    """How many heads a pass reads per class: the free slots of the backends that could take
+    it (never the backlog)."""
+    free = {v.name: free_slots(v) for v in views if available(v)}
+    return max((sum(free.get(b, 0) for b in w.cls.backends) for w in waiting), default=0)
+
+
+# -- what the user is told --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A waiting scene's place in the backlog and when it is expected to start and finish
+    (``None``: none of its backends is up now)."""
+
+    place: int
+    start: float | None
+    finish: float | None
+
+
+def forecast_waiting(
+    c: ScClass,
+    ahead: Mapping[ScClass, int],
+    views: Iterable[BackendView],
+    times: JobTimes,
+    now: float,
+) -> Forecast:
+    """A fluid estimate for a scene of class ``c``: the scenes ahead of it that its backends
+    could also take, plus half of their busy slots, over their rate; ``ahead``: per class,
+    how many scenes are ahead of it."""
+    up = {v.name: v for v in views if available(v)}
+    place = sum(ahead.values()) + 1
+    mine = [b for b in c.backends if b in up]
+    if not mine:
+        return Forecast(place, None, None)
+    pool, before = set(mine), 0
+    for other, count in ahead.items():
+        if pool.intersection(other.backends):
+            before += count
+    rate = sum(up[b].capacity / times.seconds(b, c.duration) for b in pool)
+    busy = sum(up[b].in_flight + up[b].queued for b in pool) / 2
+    slots = sum(up[b].capacity for b in pool)
+    free = sum(free_slots(up[b]) for b in pool)
+    wait = 0.0 if before < free else (before - free + busy) / rate
+    start = now + wait
+    return Forecast(place, start, start + slots / rate)
