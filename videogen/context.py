@@ -64,6 +64,12 @@ class Context:
     def capabilities_of(self, name: str) -> Capabilities:
         return self.backend(name).get_capabilities()
 
+    def ask_dispatch(self) -> None:
+        """Capacity was freed or added, or work arrived: make sure a dispatch step runs (one
+        message, however many events ask before it starts)."""
+        if self.store.ask_dispatch():
+            self.dispatch.dispatch()
+
     def job_times(self) -> JobTimes:
         """Every backend's learned job times, seeded from its ``expected_seconds``."""
         seeds = {name: b.expected_seconds for name, b in self.vg.backends.items()}

@@ -90,7 +90,7 @@ def _retry(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
 
 def _reroute(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
     ctx.store.count(backend, failovers=1)
-    routing.ask_dispatch(ctx)  # it waits in the backlog again, at its old place
+    ctx.ask_dispatch()  # it waits in the backlog again, at its old place
     log.info("scene %s: failing over from %s: %s", scene_id, backend, step.reason)
 
 

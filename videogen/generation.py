@@ -63,7 +63,7 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
     finally:
         run.release()
         if run.freed:
-            routing.ask_dispatch(ctx)
+            ctx.ask_dispatch()
 
 
 def _no_slot(ctx: Context, backend: str, record: SceneRecord) -> None:
@@ -84,7 +84,7 @@ def _no_slot(ctx: Context, backend: str, record: SceneRecord) -> None:
     )
     if moved:
         log.info("scene %s: %s is full; back to the backlog", record.id, backend)
-    routing.ask_dispatch(ctx)
+    ctx.ask_dispatch()
 
 
 @dataclass

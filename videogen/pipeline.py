@@ -7,7 +7,8 @@ lives in its own module:
 - :mod:`videogen.routing`: submit a job into the backlog; dispatch waiting scenes to free
   slots;
 - :mod:`videogen.generation` (and :mod:`videogen.failures`): run a scene on its backend;
-- :mod:`videogen.recovery`: health probes, and the sweep for lost workers and messages.
+- :mod:`videogen.probes`: health probes;
+- :mod:`videogen.recovery`: the sweep for lost workers, messages and backlog entries.
 
 The steps read and write state only through :class:`~videogen.store.Store`, call vendors only
 through backends, and decide only through pure policies (:mod:`videogen.router`,
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import generation, recovery, routing
+from . import generation, probes, recovery, routing
 from .capabilities import Capabilities
 from .context import Context, Dispatcher
 from .models import Scene
@@ -44,10 +45,10 @@ class Pipeline(Context):
         generation.generate(self, backend, scene_id)
 
     def probe(self, name: str) -> dict[str, Any]:
-        return recovery.probe(self, name)
+        return probes.probe(self, name)
 
     def probe_all(self) -> dict[str, dict[str, Any]]:
-        return recovery.probe_all(self)
+        return probes.probe_all(self)
 
     def sweep(self) -> dict[str, int]:
         return recovery.sweep(self)

@@ -1,4 +1,4 @@
-"""The recovery steps: health probes (the beat's), and the sweep that finds work whose worker,
+"""The recovery step: the sweep that finds work whose worker,
 router or message was lost and sends it on again.
 
 Every step checks the scene's state before it acts, so a step sent twice is harmless: the
@@ -8,7 +8,6 @@ sweep may err on the side of sending.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from . import routing
 from .constants import backend_queue
@@ -21,34 +20,6 @@ log = logging.getLogger("videogen")
 
 STRANDED_BATCH = 500
 """Waiting scenes of a class with no backend up that one sweep looks at."""
-HEALTH_TTL_FACTOR = 3
-"""Health records live this many beat intervals: one missed beat does not make a backend
-unknown."""
-
-
-def probe(ctx: Context, name: str) -> dict[str, Any]:
-    """Probe one backend now and store the result with a TTL.
-
-    A probe without a key says nothing about the backend (only about this host's config):
-    its report is returned but never written into the shared health or circuit state."""
-    backend = ctx.backend(name)
-    report = backend.health_check().model_dump()
-    report["checked_at"] = ctx.clock()
-    if backend.requires_key and not backend.settings.has_key:
-        return report
-    ctx.store.set_health(name, report, ttl=ctx.vg.health_check_interval * HEALTH_TTL_FACTOR)
-    if report["healthy"]:
-        ctx.circuit_success(name)
-    else:
-        ctx.circuit_failure(name)
-    return report
-
-
-def probe_all(ctx: Context) -> dict[str, dict[str, Any]]:
-    """Probe every enabled backend; one that recovered may take waiting scenes now."""
-    reports = {name: probe(ctx, name) for name in ctx.enabled()}
-    routing.ask_dispatch(ctx)
-    return reports
 
 
 def sweep(ctx: Context) -> dict[str, int]:
@@ -60,7 +31,7 @@ def sweep(ctx: Context) -> dict[str, int]:
     counts = {"resumed": resumed, **_resend_lost(ctx)}
     counts["unreserved"] = sum(_unreserve(ctx, backend) for backend in ctx.vg.backends)
     counts["stranded"] = _fail_stranded(ctx)
-    routing.ask_dispatch(ctx)
+    ctx.ask_dispatch()
     return counts
 
 

@@ -4,8 +4,8 @@ backends that can start them now.
 A scene is bound to a backend only when that backend has a free slot (live leases plus scenes
 sent but not started, under its ``max_concurrent_tasks``). Until then it waits in the backlog
 (:mod:`videogen.backlog`), where the scheduler can still choose for it. Every event that frees
-or adds capacity asks for a dispatch step (:func:`ask_dispatch`; requests coalesce into one
-message); the step reads every backend's shared state and the backlog's heads, asks the pure
+or adds capacity asks for a dispatch step (``Context.ask_dispatch``; requests coalesce into
+one message); the step reads every backend's shared state and the backlog's heads, asks the pure
 scheduler (:func:`videogen.scheduler.plan`) which class each free slot takes, and binds them
 with one atomic script, so any number of routers may run at once.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from . import recovery
+from . import probes
 from .capabilities import Capabilities
 from .config import Strategy
 from .context import Context
@@ -43,15 +43,9 @@ def submit(
     classes = [class_of(spec, caps) for spec in scenes]
     job_id = uuid.uuid4().hex[:12]
     ids = ctx.store.create_job(job_id, scenes, [c for c in classes if c is not None], priority)
-    ask_dispatch(ctx)
+    ctx.ask_dispatch()
     log.info("job %s submitted: %d scenes, priority %d", job_id, len(ids), priority)
     return job_id
-
-
-def ask_dispatch(ctx: Context) -> None:
-    """Capacity was freed or added, or work arrived: make sure a dispatch step runs."""
-    if ctx.store.ask_dispatch():
-        ctx.dispatch.dispatch()
 
 
 def views(ctx: Context) -> list[BackendView]:
@@ -65,7 +59,7 @@ def views(ctx: Context) -> list[BackendView]:
         on = name in shared
         health, circuit = shared[name] if on else (None, None)
         if on and health is None:
-            health = recovery.probe(ctx, name)  # no fresh record yet: probe now rather than wait
+            health = probes.probe(ctx, name)  # no fresh record yet: probe now rather than wait
         in_flight, queued = loads.get(name, (0, 0))
         result.append(
             BackendView(

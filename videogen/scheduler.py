@@ -208,15 +208,17 @@ class _Pass:
     def usable(self, c: ScClass) -> list[str]:
         return [b for b in c.backends if b in self.views]
 
-    def drain(self, others: set[str], duration: float) -> float:
-        """Seconds ``others`` need to start every waiting scene they could take (a fluid
-        estimate: the waiting scenes, plus half of each busy slot, over their rate)."""
+    def drain(self, others: set[str], duration: float, without: str) -> float:
+        """Seconds ``others`` (and the backends sharing their work, ``without`` the one
+        asking) need to start every waiting scene they could take: a fluid estimate, the
+        waiting scenes plus half of each busy slot, over their rate."""
         pool = set(others)
         waiting = 0
         for c, count in self.left.items():
             if others.intersection(c.backends):
                 waiting += count
                 pool.update(self.usable(c))
+        pool.discard(without)
         rate = sum(self.views[b].capacity / self.times.seconds(b, duration) for b in pool)
         busy = sum(self.busy.get(b, 0) for b in pool) / 2
         return (waiting + busy) / rate if rate > 0 else math.inf
@@ -232,7 +234,7 @@ class _Pass:
         fastest = min(self.times.seconds(b, c.duration) for b in others)
         if mine <= fastest:
             return True, f"expected {mine:.1f} s, fastest free"
-        drain = self.drain(others, c.duration)
+        drain = self.drain(others, c.duration, backend)
         why = f"expected {mine:.1f} s vs {fastest:.1f} s elsewhere after {drain:.1f} s of backlog"
         return mine <= drain + fastest, why
 

@@ -24,7 +24,7 @@ from celery import Celery
 from celery.schedules import crontab
 from celery.signals import after_setup_logger, worker_ready, worker_shutdown
 
-from videogen import routing, stackview
+from videogen import stackview
 from videogen.config import Settings, VideoGenerationSettings
 from videogen.constants import ROUTER_QUEUE, WORKER_ROLE_ENV
 from videogen.errors import ConfigError
@@ -134,7 +134,7 @@ def _connect_signals(app: Celery, settings: Settings, pipeline: Callable[[], Pip
             p = pipeline()
             stackview.publish(p.store, p.settings, role, str(sender.hostname), p.capabilities_of)
             log.info("published what this %s worker uses", role)
-            routing.ask_dispatch(p)  # a new worker: its backends' free slots can take work
+            p.ask_dispatch()  # a new worker: its backends' free slots can take work
 
     def withdraw(sender: Any = None, **_: object) -> None:
         role = os.environ.get(WORKER_ROLE_ENV)

@@ -116,7 +116,7 @@ def test_keys_never_leak(make_stack, sandboxes, redis_server, tmp_path):
     }
     assert (
         len(monitor.lines) > 100
-        and "videogen.route" in places["redis commands (incl. Celery messages)"]
+        and "videogen.generate" in places["redis commands (incl. Celery messages)"]
     )
     assert "401" in errors  # the refused key did produce error texts worth searching
     leaks = {place: [s[:12] for s in secrets if s in text] for place, text in places.items()}

@@ -152,7 +152,7 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
         assert health.stdout.count(" healthy ") == 4 and "UNHEALTHY" not in health.stdout
         # The client has no config file (defaults: `priority`); the stack runs the repo's.
         assert health.stderr.count("\n") == 1
-        assert "strategy priority (stack: least_loaded)" in health.stderr
+        assert "strategy priority (stack: earliest_finish)" in health.stderr
         circuits = redis.Redis.from_url(REDIS_URL).keys("vg:circuit:*")
         after, job = submit_batch(elsewhere, "after", client)
 

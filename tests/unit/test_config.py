@@ -28,7 +28,7 @@ def test_sample_config_has_the_original_keys():
     settings = load_config(SAMPLE, env={})
     vg = settings.video_generation
     assert vg.load_balancing is True and vg.fallback_enabled is True
-    assert vg.effective_strategy is Strategy.LEAST_LOADED
+    assert vg.effective_strategy is Strategy.EARLIEST_FINISH  # least_loaded, seconds-aware
     assert list(vg.backends) == ["svd", "runway", "pika", "luma"]
     assert [vg.backends[n].priority for n in vg.backends] == [1, 2, 3, 4]
     assert vg.backends["runway"].max_concurrent_tasks == 3

@@ -83,7 +83,7 @@ def test_router_and_workers_publish_what_they_use_never_the_key():
     publish(store, settings, "runway", "runway-1@h", caps_of)
     assert secret not in json.dumps(store.records)
     stack = merge(store.records)
-    assert stack is not None and stack.strategy == "least_loaded"
+    assert stack is not None and stack.strategy == "earliest_finish"
     assert stack.backends["runway"].has_key and not stack.backends["luma"].has_key
     assert stack.backends["runway"].max_concurrent_tasks == 3
     assert set(stack.capabilities()) == {"svd", "runway", "pika", "luma"}
@@ -114,7 +114,7 @@ def test_differences_name_what_the_client_config_says_otherwise():
     stack_settings = build_settings(sample(), env={})
     entries = {n: backend_entry(stack_settings, n, None) for n in ("svd", "runway", "pika", "luma")}
     stack = PublishedStack(
-        config="x", strategy="least_loaded", fallback_enabled=True, backends=entries,
+        config="x", strategy="earliest_finish", fallback_enabled=True, backends=entries,
         node="n", published_at=0,
     )  # fmt: skip
     assert differences(stack_settings, stack) == []
@@ -123,7 +123,7 @@ def test_differences_name_what_the_client_config_says_otherwise():
     raw["video_generation"]["backends"]["luma"]["enabled"] = False
     found = differences(build_settings(raw, env={}), stack)
     assert found == [
-        "strategy priority (stack: least_loaded)",
+        "strategy priority (stack: earliest_finish)",
         "enabled ['pika', 'runway', 'svd'] (stack: ['luma', 'pika', 'runway', 'svd'])",
         "runway max_concurrent_tasks 5 (stack: 3)",
     ]

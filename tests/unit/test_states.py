@@ -6,8 +6,7 @@ import pytest
 
 from videogen.models import Scene, SceneState, VendorJob
 from videogen.record import FIELDS, SceneRecord, decode, encode, initial_fields, new_record
-from videogen.router import RouteDecision, after_choice, exhausted
-from videogen.states import TABLE, Event, Transition, lua_table, next_state, sources
+from videogen.states import TABLE, Event, lua_table, next_state, sources
 
 P, R, G = SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING
 S, F, C = SceneState.SUCCEEDED, SceneState.FAILED, SceneState.CANCELLED
@@ -84,30 +83,3 @@ def test_the_public_view_leaves_out_unset_fields_and_the_lease_token():
     assert view["state"] == "running" and view["tried"] == ["svd"]
     assert "lease" not in view and "backend" not in view
     assert view["spec"] == {"prompt": "x", "duration": 5.0}
-
-
-def _decision(backend, **excluded):
-    return RouteDecision(backend, "least_loaded: ...", excluded)
-
-
-@pytest.mark.parametrize(
-    ("decision", "waited", "event", "reason"),
-    [
-        (_decision("runway"), 0, Event.ROUTE, "least_loaded: ..."),
-        (_decision(None, svd="circuit open after recent failures"), 10, Event.WAIT, "svd: circ"),
-        (_decision(None, svd="unhealthy"), 600, Event.FAIL, "gave up after waiting 600 s"),
-        (_decision(None, svd="already tried for this scene"), 0, Event.FAIL, "no other backend"),
-        (_decision(None, svd="disabled"), 0, Event.FAIL, "no other backend: svd: disabled"),
-    ],
-)
-def test_after_choice(decision, waited, event, reason):
-    step = after_choice(decision, last_error="runway: 503", waited=waited, wait_limit=600)
-    assert step.event is event and reason in step.reason
-    assert step.backend == decision.backend
-    assert (step.delay > 0) == (event is Event.WAIT)
-
-
-def test_a_scene_without_tries_says_no_backend_can_take_it():
-    step = after_choice(_decision(None, svd="disabled"), last_error=None, waited=0, wait_limit=1)
-    assert step == Transition(Event.FAIL, "no backend can take it: svd: disabled")
-    assert exhausted(3, None).reason == "no reason recorded (after 3 tries)"

@@ -47,10 +47,10 @@ def test_the_app_uses_the_settings_it_is_given(app):
 def test_the_four_tasks_keep_their_names_and_signatures(app):
     params = {
         name: list(inspect.signature(app.tasks[name].run).parameters)
-        for name in ("videogen.route", "videogen.generate", "videogen.health", "videogen.sweep")
+        for name in ("videogen.dispatch", "videogen.generate", "videogen.health", "videogen.sweep")
     }
     assert params == {
-        "videogen.route": ["scene_id"],
+        "videogen.dispatch": [],
         "videogen.generate": ["backend", "scene_id"],
         "videogen.health": ["request_id"],
         "videogen.sweep": [],
@@ -60,7 +60,7 @@ def test_the_four_tasks_keep_their_names_and_signatures(app):
 def test_each_app_runs_its_own_tasks(app):
     """Two apps in one process (a test, a tool): neither runs the other's pipeline."""
     other = create_app(build_settings({}, env={}))
-    for name in ("videogen.route", "videogen.generate", "videogen.health", "videogen.sweep"):
+    for name in ("videogen.dispatch", "videogen.generate", "videogen.health", "videogen.sweep"):
         assert other.tasks[name].run is not app.tasks[name].run
 
 
