@@ -102,22 +102,21 @@ class Backlog:
             pipe.zadd(keys.backlog(name), {scene_id: score})
         pipe.execute()
 
-    def bind(self, picks: Sequence[Pick], caps: dict[str, int]) -> list[tuple[str, str]]:
+    def bind(self, picks: Sequence[Pick], caps: dict[str, int]) -> list[tuple[str, Pick]]:
         """Bind each pick's best waiting scene to its backend if it still has a free slot
-        (atomic, see :data:`videogen.lua.DISPATCH`); returns ``(scene id, backend)``."""
+        (atomic, see :data:`videogen.lua.DISPATCH`); returns each scene bound, with its pick."""
         if not picks:
             return []
         keys_: list[str] = [keys.VTIME]
         args: list[Any] = [keys.scene(""), self.clock()]
         for pick in picks:
-            keys_ += [
-                keys.lease(pick.backend),
-                keys.queued(pick.backend),
-                keys.backlog(pick.cls.name),
-            ]
-            args += [pick.backend, caps[pick.backend], pick.reason, pick.cls.name]
+            b = pick.backend
+            keys_ += [keys.lease(b), keys.queued(b), keys.backlog(pick.cls.name)]
+            args += [b, caps[b], pick.reason, pick.cls.name]
         flat = self._dispatch(keys=keys_, args=args)
-        return list(zip(flat[::2], flat[1::2], strict=True))
+        return [
+            (scene_id, picks[int(i)]) for scene_id, i in zip(flat[::2], flat[1::2], strict=True)
+        ]
 
     # -- job times -------------------------------------------------------------------------
 

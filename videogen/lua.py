@@ -132,7 +132,7 @@ DISPATCH = (
 -- ARGV: scene key prefix, time (the caller's clock), then per pick: backend, cap, reason,
 --       class name.
 -- Binds each pick's best pending scene to its backend while the backend has a free slot
--- (live leases plus scenes sent but not started under its cap); returns {id, backend, ...}.
+-- (live leases plus scenes sent but not started under its cap); returns {id, pick index, ...}.
 local vtime = tonumber(redis.call('GET', KEYS[1]) or '0')
 local out = {}
 local picks = (#KEYS - 1) / 3
@@ -157,7 +157,7 @@ for i = 0, picks - 1 do
       local round = math.floor((tonumber(head[2]) % 35184372088832) / 16384)
       if round > vtime then vtime = round end
       out[#out + 1] = id
-      out[#out + 1] = backend
+      out[#out + 1] = i
       break
     end
   end

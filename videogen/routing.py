@@ -93,11 +93,10 @@ def dispatch(ctx: Context) -> list[tuple[str, str]]:
     turn = ctx.store.next_turn() if strategy is Strategy.ROUND_ROBIN else 0
     picks = plan(now_views, waiting, times, strategy, turn)
     bound = ctx.store.bind(picks, caps)
-    for scene_id, backend in bound:
-        ctx.dispatch.generate(backend, scene_id)
-    if bound:
-        log.info("dispatched %d: %s", len(bound), ", ".join(f"{s}->{b}" for s, b in bound))
-    return bound
+    for scene_id, pick in bound:
+        ctx.dispatch.generate(pick.backend, scene_id)
+        log.info("scene %s routed to %s: %s", scene_id, pick.backend, pick.reason)
+    return [(scene_id, pick.backend) for scene_id, pick in bound]
 
 
 def requeue(

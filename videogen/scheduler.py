@@ -274,22 +274,29 @@ def plan(
 
 
 def _pick(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> Pick | None:
+    choice = _choose(state, c, strategy, turn)
+    if choice is None:
+        return None
+    backend, why = choice
+    return Pick(backend, c, f"{why}; could go to {', '.join(c.backends)}")
+
+
+def _choose(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> tuple[str, str] | None:
     free = [b for b in state.usable(c) if state.free.get(b, 0) > 0]
     if not free:
         return None
     views = state.views
     if strategy is Strategy.PRIORITY:
         best = min(free, key=lambda b: (views[b].priority, b))
-        return Pick(best, c, f"priority {views[best].priority}, first free")
+        return best, f"priority {views[best].priority}, the best with a free slot"
     if strategy is Strategy.ROUND_ROBIN:
         ordered = sorted(free, key=lambda b: (views[b].priority, b))
-        best = ordered[turn % len(ordered)]
-        return Pick(best, c, "round robin")
+        return ordered[turn % len(ordered)], "round robin"
     by_time = sorted(free, key=lambda b: (state.times.seconds(b, c.duration), views[b].priority))
     for backend in by_time:
         ok, why = state.worth_it(backend, c)
         if ok:
-            return Pick(backend, c, f"earliest finish: {why}")
+            return backend, f"earliest finish: {why}"
     return None
 
 

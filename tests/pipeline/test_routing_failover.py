@@ -51,7 +51,8 @@ def test_priority_uses_the_first_backend_while_it_has_room(make_stack, sandboxes
     stack = make_stack(set_strategy("priority")).start()
     _, _, results = run(stack, TEXT[:2])
     assert [r["backend_used"] for r in results] == ["runway", "runway"]
-    assert "priority" in results[0]["route_reason"] and "svd" in results[0]["route_reason"]
+    reason = results[0]["route_reason"]
+    assert "priority 2" in reason and "could go to luma, pika, runway" in reason  # no svd
 
 
 def test_image_scenes_go_to_svd_first(make_stack, sandboxes, tmp_path):

@@ -245,8 +245,8 @@ class Recording:
     def __init__(self) -> None:
         self.sent: list[tuple] = []
 
-    def route(self, scene_id: str, countdown: float = 0.0) -> None:
-        self.sent.append(("route", scene_id))
+    def dispatch(self) -> None:
+        self.sent.append(("dispatch",))
 
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
         self.sent.append(("generate", backend, scene_id))

@@ -155,7 +155,7 @@ def test_binding_is_exact_however_many_routers_dispatch_at_once(make_steps):
     results: list[list[tuple[str, str]]] = []
 
     def router() -> None:
-        results.append(steps.store.bind(picks, caps))
+        results.append([(s, p.backend) for s, p in steps.store.bind(picks, caps)])
 
     threads = [threading.Thread(target=router) for _ in range(8)]
     for thread in threads:
