@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import stackview
+from . import forecast, stackview
 from .config import Settings
 from .errors import VideoGenError
 from .loading import build_settings, load_config
-from .models import Scene, SceneState
+from .models import DEFAULT_DURATION, Scene, SceneState
 from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app
 from .record import SceneRecord
 from .scenes import parse_scenes
+from .scheduler import check_priority
 from .stackview import PublishedBackend, PublishedStack
 from .store import Store, new_token
 
@@ -67,27 +69,54 @@ class VideoGenerator:
     # -- generation ------------------------------------------------------------------------
 
     def submit(
-        self, scenes: list[Scene] | list[dict[str, Any]], base_dir: Path | None = None
+        self,
+        scenes: list[Scene] | list[dict[str, Any]],
+        base_dir: Path | None = None,
+        priority: int = 0,
     ) -> str:
-        """Validate every scene, then store and enqueue them; returns the job id."""
+        """Validate every scene, then store them in the backlog; returns the job id.
+        ``priority`` (-100..100, default 0): higher goes first; jobs of one priority share
+        the backends scene by scene."""
+        check_priority(priority)
         parsed = parse_scenes(
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
             base_dir=base_dir,
         )
         self.store.ping()
         stack = self.stack()
-        return self.pipeline.submit(parsed, stack.capabilities() if stack else None)
+        return self.pipeline.submit(parsed, stack.capabilities() if stack else None, priority)
 
     def records(self, job_id: str) -> list[SceneRecord]:
         """Every scene of a job as stored, in order."""
         return self.store.scenes(self.store.job_scene_ids(job_id))
 
     def job_status(self, job_id: str) -> list[dict[str, Any]]:
-        """Every scene of a job, with its state, backend, tries and result."""
+        """Every scene of a job, with its state, backend, tries and result, and while it is
+        not finished its place in the backlog and its expected start and finish."""
+        records = self.records(job_id)
         return [
-            {**record.as_dict(), "attempts": self.store.attempts(record.id)}
-            for record in self.records(job_id)
+            {**record.as_dict(), **eta.as_dict(), "attempts": self.store.attempts(record.id)}
+            for record, eta in zip(records, forecast.etas(self.pipeline, records), strict=True)
         ]
+
+    def job_forecast(self, job_id: str) -> dict[str, Any]:
+        """A job's progress and expected completion: counts by state, the backlog's length,
+        and each scene's place and expected start and finish (Unix times)."""
+        records = self.records(job_id)
+        etas = forecast.etas(self.pipeline, records)
+        job = self.store.job(job_id) or {}
+        return {
+            "job_id": job_id,
+            "priority": int(job.get("priority", 0)),
+            "submitted_at": float(job["created_at"]) if job else None,
+            "states": dict(Counter(r.state.value for r in records)),
+            "expected_completion": forecast.completion(etas),
+            "backlog": self.store.backlog_length(),
+            "scenes": [
+                {"id": r.id, "state": r.state.value, "backend": r.backend, **e.as_dict()}
+                for r, e in zip(records, etas, strict=True)
+            ],
+        }
 
     def results(self, job_id: str) -> list[dict[str, Any]]:
         """One result per scene, in the original design's shape."""
@@ -107,11 +136,14 @@ class VideoGenerator:
             time.sleep(poll)
 
     async def generate_videos(
-        self, scenes: list[dict[str, Any]] | list[Scene], timeout: float | None = None
+        self,
+        scenes: list[dict[str, Any]] | list[Scene],
+        timeout: float | None = None,
+        priority: int = 0,
     ) -> list[dict[str, Any]]:
         """Generate every scene and return one result per scene (index, success, video_path,
         backend_used, error, effective_duration, effective_resolution, task_id)."""
-        job_id = await asyncio.to_thread(self.submit, scenes)
+        job_id = await asyncio.to_thread(self.submit, scenes, None, priority)
         return await asyncio.to_thread(self.wait, job_id, timeout)
 
     # -- health and statistics -------------------------------------------------------------
@@ -178,10 +210,15 @@ class VideoGenerator:
         """Healthy backends, active tasks, and per backend success rate, latency, errors."""
         status = self.get_backend_status()
         backends = {name: _stats(self.store.stats(name), status[name]) for name in status}
+        times = self.pipeline.job_times()
+        for name, row in backends.items():
+            row["learned_job_seconds"] = round(times.seconds(name, DEFAULT_DURATION), 3)
+            row["job_time_samples"] = times.learned(name)
         return {
             "healthy_backends": sum(1 for s in status.values() if s["healthy"] and s["enabled"]),
             "total_active_tasks": sum(s["current_tasks"] for s in status.values()),
             "total_queued_tasks": sum(s["queued_tasks"] for s in status.values()),
+            "backlog": self.store.backlog_length(),
             "backends": backends,
         }
 

@@ -67,6 +67,10 @@ class SceneValidationError(VideoGenError):
         super().__init__("invalid scenes:\n  " + "\n  ".join(lines))
 
 
+class InvalidPriorityError(VideoGenError, ValueError):
+    """A job's priority is outside the allowed range; nothing was enqueued."""
+
+
 class CapabilityError(VideoGenError):
     """A backend can never take this scene (wrong mode, prompt too long, needs a public URL)."""
 

@@ -63,6 +63,10 @@ def is_url(text: str) -> bool:
     return bool(_URL.match(text)) or text.startswith("data:")
 
 
+DEFAULT_DURATION = 5.0
+"""Seconds of video a scene asks for when it says nothing."""
+
+
 class Scene(BaseModel):
     """One scene of a film, as the user wrote it."""
 
@@ -72,7 +76,7 @@ class Scene(BaseModel):
     """What happens in the scene. Required unless an image is given."""
     image: str | None = None
     """First frame: a local file path or an http(s) URL."""
-    duration: float = Field(default=5.0, gt=0, le=MAX_SCENE_SECONDS)
+    duration: float = Field(default=DEFAULT_DURATION, gt=0, le=MAX_SCENE_SECONDS)
     """Requested length in seconds; each backend snaps it to the nearest length it offers."""
     resolution: str | None = None
     """Requested frame size, ``WIDTHxHEIGHT``."""

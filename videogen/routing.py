@@ -23,7 +23,15 @@ from .models import Scene
 from .policy import is_open
 from .record import SceneRecord
 from .scenes import check_routable
-from .scheduler import BackendView, ScClass, available, class_of, free_slots, plan
+from .scheduler import (
+    BackendView,
+    ScClass,
+    available,
+    check_priority,
+    class_of,
+    free_slots,
+    plan,
+)
 from .states import Event
 
 log = logging.getLogger("videogen")
@@ -38,6 +46,7 @@ def submit(
     """Store a job with its scenes waiting in the backlog, and ask for a dispatch step;
     refuses the whole file first if any scene cannot be taken by any enabled backend
     (``capabilities``: the running stack's, as published; else this config's)."""
+    check_priority(priority)
     caps = ctx.capabilities() if capabilities is None else capabilities
     check_routable(scenes, caps)
     classes = [class_of(spec, caps) for spec in scenes]
@@ -48,8 +57,9 @@ def submit(
     return job_id
 
 
-def views(ctx: Context) -> list[BackendView]:
-    """Every configured backend as the router sees it now."""
+def views(ctx: Context, *, probe: bool = True) -> list[BackendView]:
+    """Every configured backend as the router sees it now; one with no fresh health record
+    is probed now (``probe=False``, for forecasts: taken as up)."""
     enabled = ctx.enabled()
     shared = ctx.store.health_and_circuits(enabled)
     loads = ctx.store.loads(enabled)
@@ -59,7 +69,8 @@ def views(ctx: Context) -> list[BackendView]:
         on = name in shared
         health, circuit = shared[name] if on else (None, None)
         if on and health is None:
-            health = probes.probe(ctx, name)  # no fresh record yet: probe now rather than wait
+            # No fresh record yet: probe now rather than wait.
+            health = probes.probe(ctx, name) if probe else {"healthy": True}
         in_flight, queued = loads.get(name, (0, 0))
         result.append(
             BackendView(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from .capabilities import Capabilities, can_take
 from .config import Strategy
+from .errors import InvalidPriorityError
 from .models import Scene
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
@@ -38,12 +39,18 @@ KEEP = 60
 """Job times kept per backend (all durations together)."""
 
 
+def check_priority(priority: int) -> int:
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise InvalidPriorityError(
+            f"priority {priority} is outside {MIN_PRIORITY}..{MAX_PRIORITY} (higher goes first)"
+        )
+    return priority
+
+
 def rank(priority: int, round_: int, seq: int) -> int:
     """A waiting scene's backlog score (lower goes first): priority band, round, job order.
     Exact in a Redis score (a double): 8 + 31 + 14 bits."""
-    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-        raise ValueError(f"priority {priority} is outside {MIN_PRIORITY}..{MAX_PRIORITY}")
-    band = MAX_PRIORITY - priority
+    band = MAX_PRIORITY - check_priority(priority)
     return band * _BAND + min(round_, (1 << _ROUND_BITS) - 1) * _ROUND + seq % _ROUND
 
 

@@ -206,21 +206,25 @@ def test_cap_holds_under_load_with_crashes(make_stack, sandboxes):
 
     stack = make_stack(capped)
     stack.write_config()
-    stack.spawn("router", "worker", "router")
+    for label in ("router-0", "router-1"):  # two routers dispatch at once
+        stack.spawn(label, "worker", "router")
     for label in ("runway-0", "runway-1", "runway-2", "pika-0", "pika-1"):
         stack.spawn(label, "worker", label.split("-")[0])
     stack.spawn("beat", "beat", "--schedule", str(stack.root / "beat-schedule"))
-    stack.wait_ready(6)
+    stack.wait_ready(7)
     for name in ("runway", "pika"):
         sandboxes[name].state.set_knobs(run_seconds=0.8)
     generator = stack.generator()
     job_id = generator.submit(scenes(20, "cap"))
-    killer = Killer(stack, ["runway-0", "pika-1"], kills=2, every=1.5, seed=3)
+    # Routers are killed mid-dispatch as well as backend workers mid-job.
+    killer = Killer(
+        stack, ["runway-0", "router-0", "pika-1", "router-1"], kills=4, every=1.0, seed=3
+    )
     killer.start()
     killer.join()
     results, states, duplicates = check_batch(stack, sandboxes, job_id, "cap", 20)
     peaks = {n: sandboxes[n].state.records()["peak_active"] for n in ("runway", "pika")}
-    report("caps_under_load", scenes=20, worker_processes={"runway": 3, "pika": 2},
+    report("caps_under_load", scenes=20, worker_processes={"router": 2, "runway": 3, "pika": 2},
            caps={"runway": 2, "pika": 2}, peak=peaks, kills=len(killer.done),
            states=dict(states), duplicates=duplicates)  # fmt: skip
     assert peaks["runway"] <= 2 and peaks["pika"] <= 2

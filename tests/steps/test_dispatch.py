@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from videogen import forecast
 from videogen import redis_keys as keys
 from videogen.errors import CapabilityError, SceneValidationError
 from videogen.models import Scene, SceneState
@@ -229,3 +230,20 @@ def test_a_slot_reserved_for_a_scene_that_moved_on_is_given_back(steps):
     steps.store.mark_queued("pika", scene_id)  # pika never got it
     assert steps.pipeline.sweep()["unreserved"] == 1
     assert steps.store.loads(["pika"])["pika"] == (0, 0)
+
+
+def test_waiting_scenes_are_told_their_place_and_expected_times(make_steps):
+    steps = make_steps(only("runway"))
+    for _ in range(5):
+        steps.store.add_job_time("runway", 5, 2.0)  # learned: 2 s a job, 3 slots
+    ids = steps.submit(*shots(9))
+    steps.pipeline.dispatch_waiting()  # 3 bound, 6 wait
+    records = [steps.record(i) for i in ids]
+    etas = forecast.etas(steps.pipeline, records)
+    now = steps.clock.now
+    assert [e.place for e in etas] == [None] * 3 + [1, 2, 3, 4, 5, 6]
+    assert all(e.start == now and e.finish == now + 2.0 for e in etas[:3])  # bound: soon
+    starts = [e.start or 0 for e in etas[3:]]
+    assert starts == sorted(starts) and starts[0] >= now
+    assert starts[-1] == pytest.approx(now + (5 + 1.5) / 1.5)  # 5 ahead + half of 3 busy
+    assert forecast.completion(etas) == pytest.approx(starts[-1] + 2.0)

@@ -61,7 +61,9 @@ def test_rank_orders_by_priority_then_round_then_job():
 
 
 def test_rank_refuses_a_priority_out_of_range():
-    with pytest.raises(ValueError, match="priority 101 is outside -100..100"):
+    with pytest.raises(
+        ValueError, match="priority 101 is outside -100..100 \\(higher goes first\\)"
+    ):
         rank(101, 0, 0)
 
 
