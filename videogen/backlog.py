@@ -13,7 +13,16 @@ from typing import Any
 
 from . import lua
 from . import redis_keys as keys
-from .scheduler import KEEP, JobTimes, Pick, ScClass, Waiting, decode_samples, encode_sample
+from .scheduler import (
+    KEEP,
+    JobTimes,
+    Pick,
+    ScClass,
+    Waiting,
+    band_range,
+    decode_samples,
+    encode_sample,
+)
 
 DISPATCH_FLAG_MS = 2000
 """How long an asked-for dispatch step coalesces further requests (a lost message is asked
@@ -52,7 +61,25 @@ class Backlog:
         for i, name in enumerate(names):
             count, heads = int(flat[2 * i]), flat[2 * i + 1]
             out.append(Waiting(ScClass.parse(name), count, [s for _, s in heads] if width else []))
-        return out
+        return self._count_top_band(out)
+
+    def _count_top_band(self, waiting: list[Waiting]) -> list[Waiting]:
+        """Each class's count in the best priority band waiting (one more round trip, unless
+        the heads read are the whole backlog)."""
+        heads = [s for w in waiting for s in w.heads]
+        if not heads:
+            return waiting
+        low, high = band_range(min(heads))
+        if all(w.count == len(w.heads) for w in waiting):
+            for w in waiting:
+                w.top = sum(1 for s in w.heads if low <= s < high)
+            return waiting
+        pipe = self.r.pipeline(transaction=False)
+        for w in waiting:
+            pipe.zcount(keys.backlog(w.cls.name), low, f"({high}")
+        for w, top in zip(waiting, pipe.execute(), strict=True):
+            w.top = int(top)
+        return waiting
 
     def backlog_classes(self) -> list[str]:
         return sorted(self.r.smembers(keys.BACKLOG))

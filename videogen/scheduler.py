@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from .capabilities import Capabilities, can_take
 from .config import Strategy
 from .errors import InvalidPriorityError
+from .fluid import plan_shares
 from .models import Scene
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
@@ -35,6 +36,7 @@ _ROUND = 1 << _SEQ_BITS
 WINDOW = 5
 """Finished jobs per backend and duration whose median is the learned job time: one outlier
 in five moves nothing; a backend that slows down for good is seen within three jobs."""
+MIN_SECONDS = 0.001
 KEEP = 60
 """Job times kept per backend (all durations together)."""
 
@@ -52,6 +54,12 @@ def rank(priority: int, round_: int, seq: int) -> int:
     Exact in a Redis score (a double): 8 + 31 + 14 bits."""
     band = MAX_PRIORITY - check_priority(priority)
     return band * _BAND + min(round_, (1 << _ROUND_BITS) - 1) * _ROUND + seq % _ROUND
+
+
+def band_range(score: float) -> tuple[int, int]:
+    """The scores of ``score``'s priority band: ``[low, high)``."""
+    low = int(score // _BAND) * _BAND
+    return low, low + _BAND
 
 
 def round_of(score: float) -> int:
@@ -120,6 +128,8 @@ class Waiting:
     count: int
     heads: list[float] = field(default_factory=list)
     """The scores of its first entries, best first (as many as there are free slots)."""
+    top: int | None = None
+    """How many of them are in the backlog's best priority band (``None``: all)."""
 
 
 # -- learned job times ------------------------------------------------------------------------
@@ -136,7 +146,11 @@ class JobTimes:
 
     def seconds(self, backend: str, duration: float) -> float:
         """The median of the latest jobs of this duration; else the median seconds per
-        output second of its latest jobs, times ``duration``; else the seed."""
+        output second of its latest jobs, times ``duration``; else the seed (never below a
+        millisecond: rates divide by it)."""
+        return max(MIN_SECONDS, self._seconds(backend, duration))
+
+    def _seconds(self, backend: str, duration: float) -> float:
         own = self.samples.get(backend, ())
         same = [s for d, s in own if d == duration][:WINDOW]
         if same:
@@ -199,17 +213,45 @@ class _Pass:
     free: dict[str, int]
     busy: dict[str, int]
     left: dict[ScClass, int]
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The fluid plan over the best priority band: scenes of each class per backend."""
+    top: float = 0.0
+    """The best priority band's scores start here (shares are for scenes in it)."""
 
     @classmethod
     def start(cls, views: Iterable[BackendView], waiting: list[Waiting], times: JobTimes) -> _Pass:
         up = {v.name: v for v in views if available(v)}
-        return cls(
+        state = cls(
             views=up,
             waiting=waiting,
             times=times,
             free={n: free_slots(v) for n, v in up.items()},
             busy={n: v.in_flight + v.queued for n, v in up.items()},
             left={w.cls: w.count for w in waiting},
+        )
+        heads = [w.heads[0] for w in waiting if w.heads]
+        if heads:
+            state.top = band_range(min(heads))[0]
+            state.shares = state.fluid()
+        return state
+
+    def fluid(self) -> dict[str, dict[str, float]]:
+        counts = {w.cls.name: w.count if w.top is None else w.top for w in self.waiting}
+        if not any(counts.values()):
+            return {}
+        widest = max(self.waiting, key=lambda w: counts[w.cls.name]).cls.duration
+        rates = {b: v.capacity / self.times.seconds(b, widest) for b, v in self.views.items()}
+        capable = {w.cls.name: self.usable(w.cls) for w in self.waiting}
+        return plan_shares(counts, capable, rates)
+
+    def planned(self, c: ScClass, backend: str) -> bool:
+        return self.shares.get(c.name, {}).get(backend, 0.0) >= 0.5
+
+    def committed(self, backend: str) -> bool:
+        """The plan still gives ``backend`` scenes of some class that waits."""
+        return any(
+            share.get(backend, 0.0) >= 0.5 and self.left.get(ScClass.parse(name), 0) > 0
+            for name, share in self.shares.items()
         )
 
     def usable(self, c: ScClass) -> list[str]:
@@ -249,6 +291,9 @@ class _Pass:
         self.free[backend] -= 1
         self.busy[backend] = self.busy.get(backend, 0) + 1
         self.left[c] -= 1
+        share = self.shares.get(c.name, {})
+        if backend in share:
+            share[backend] -= 1
 
 
 def plan(
@@ -269,8 +314,9 @@ def plan(
     heapq.heapify(heap)
     picks: list[Pick] = []
     while heap and any(state.free.values()):
-        _, i, _, w = heapq.heappop(heap)
-        pick = _pick(state, w.cls, strategy, turn + len(picks))
+        score, i, _, w = heapq.heappop(heap)
+        in_top = score < state.top + _BAND
+        pick = _pick(state, w.cls, strategy, turn + len(picks), in_top)
         if pick is None:
             continue  # nobody takes this class now: the rest of it waits too
         picks.append(pick)
@@ -280,15 +326,17 @@ def plan(
     return picks
 
 
-def _pick(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> Pick | None:
-    choice = _choose(state, c, strategy, turn)
+def _pick(state: _Pass, c: ScClass, strategy: Strategy, turn: int, in_top: bool) -> Pick | None:
+    choice = _choose(state, c, strategy, turn, in_top)
     if choice is None:
         return None
     backend, why = choice
     return Pick(backend, c, f"{why}; could go to {', '.join(c.backends)}")
 
 
-def _choose(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> tuple[str, str] | None:
+def _choose(
+    state: _Pass, c: ScClass, strategy: Strategy, turn: int, in_top: bool
+) -> tuple[str, str] | None:
     free = [b for b in state.usable(c) if state.free.get(b, 0) > 0]
     if not free:
         return None
@@ -299,7 +347,14 @@ def _choose(state: _Pass, c: ScClass, strategy: Strategy, turn: int) -> tuple[st
     if strategy is Strategy.ROUND_ROBIN:
         ordered = sorted(free, key=lambda b: (views[b].priority, b))
         return ordered[turn % len(ordered)], "round robin"
-    by_time = sorted(free, key=lambda b: (state.times.seconds(b, c.duration), views[b].priority))
+    # The fluid plan first: backends it gives scenes of this class; else those it gives
+    # nothing that still waits (a scene only some backends can take is not left to the end
+    # while those backends do work that any backend could do).
+    planned = [b for b in free if in_top and state.planned(c, b)]
+    candidates = planned or [b for b in free if not state.committed(b)]
+    by_time = sorted(
+        candidates, key=lambda b: (state.times.seconds(b, c.duration), views[b].priority)
+    )
     for backend in by_time:
         ok, why = state.worth_it(backend, c)
         if ok:
