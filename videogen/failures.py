@@ -89,8 +89,8 @@ def _retry(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
 
 
 def _reroute(ctx: Context, scene_id: str, backend: str, step: Transition) -> None:
-    ctx.store.count(backend, failovers=1)
-    ctx.ask_dispatch()  # it waits in the backlog again, at its old place
+    ctx.store.count(backend, failovers=1)  # it waits in the backlog again, at its old place;
+    # the generate step's own dispatch (when it ends) binds it to the next backend
     log.info("scene %s: failing over from %s: %s", scene_id, backend, step.reason)
 
 

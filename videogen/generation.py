@@ -48,7 +48,7 @@ WORKING_FIELDS = ("vendor_job", "submitting", "waiting", "request", "claimed_at"
 
 def generate(ctx: Context, backend: str, scene_id: str) -> None:
     """Run one bound (or resumed) scene on ``backend``; a stale message does nothing. When
-    it ends, its slot is free: a dispatch step fills it from the backlog."""
+    it ends, its slot is free: this task runs a dispatch step to fill it from the backlog."""
     cap = ctx.settings.backend(backend).max_concurrent_tasks
     token = new_token()
     outcome, record = ctx.store.start(backend, scene_id, token, ctx.vg.lease_ttl, cap)
@@ -62,8 +62,19 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
         run.execute()
     finally:
         run.release()
-        if run.freed:
-            ctx.ask_dispatch()
+        if run.freed and not run.refilled:
+            _refill(ctx)
+
+
+def _refill(ctx: Context) -> None:
+    """The slot this task held is free: run the dispatch step here and now (one message and
+    one hop fewer than asking a router; the binding is atomic wherever it runs). Should it
+    fail, a router is asked to do it."""
+    try:
+        routing.dispatch(ctx)
+    except Exception:  # noqa: BLE001 - whatever broke here, a router's step must still run
+        log.warning("dispatch after a finished scene failed; asking a router", exc_info=True)
+        ctx.ask_dispatch()
 
 
 def _no_slot(ctx: Context, backend: str, record: SceneRecord) -> None:
@@ -98,6 +109,8 @@ class Run:
     released: bool = False
     freed: bool = False
     """The slot is free for another scene (not kept for a retry here, nor taken over)."""
+    refilled: bool = False
+    """The slot was given back (and a dispatch step run) when the vendor job ended."""
     created: bool = False
     """This run created the vendor job (its time teaches the scheduler; a resumed one's
     would not)."""
@@ -127,6 +140,8 @@ class Run:
         if moved is not None:
             self.released = True
             self.freed = event is not Event.RETRY
+            if event is Event.REROUTE:
+                self.refilled = False  # it waits in the backlog again: dispatch once more
         return moved is not None
 
     def release(self) -> None:
@@ -155,7 +170,16 @@ class Run:
         except BackendError:
             self.backend.cancel_quietly(job)  # we give up on it: nobody must pay for it to run on
             raise
+        self.vendor_done()
         self._finish(request, job, status)
+
+    def vendor_done(self) -> None:
+        """The vendor job ended: the vendor's slot is free, so ours is given back now and
+        filled from the backlog while this run downloads and checks the file (the scene
+        stays this run's: its token still guards every move)."""
+        if self.ctx.store.release_lease(self.name, self.record.id, self.token):
+            self.refilled = True
+            _refill(self.ctx)
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(

@@ -8,6 +8,7 @@ import json
 from videogen import redis_keys as keys
 from videogen.generation import LEASE_WAIT, MAX_DELIVERIES, Run
 from videogen.models import SceneState
+from videogen.policy import Circuit, CircuitState
 from videogen.sandbox.state import HttpFault
 from videogen.states import Event
 
@@ -39,8 +40,21 @@ def test_generate_stores_a_checked_video_and_frees_everything(steps):
     stats = steps.store.stats("runway")
     assert (stats["submitted"], stats["succeeded"]) == (1, 1)
     assert len(steps.jobs("runway")) == 1
-    assert steps.sent.take() == [("dispatch",)]  # its slot is free: fill it
+    assert steps.sent.take() == []  # it ran the dispatch step itself: nothing was waiting
     assert steps.pipeline.job_times().learned("runway") == 1
+
+
+def test_a_finishing_scene_hands_its_slot_to_the_next_waiting_one(make_steps):
+    steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
+    for name in ("pika", "luma"):
+        steps.store.set_circuit(name, Circuit(CircuitState.OPEN, 3, steps.clock.now))
+    first, second = steps.submit(SCENE, {**SCENE, "prompt": "the keeper climbs"})
+    assert steps.pipeline.dispatch_waiting() == [(first, "runway")]  # one slot: one waits
+    steps.sent.take()
+    steps.pipeline.generate("runway", first)
+    assert steps.record(first).state is SceneState.SUCCEEDED
+    assert steps.record(second).state is SceneState.ROUTED
+    assert steps.sent.take() == [("generate", "runway", second, 0.0)]
 
 
 def test_a_bound_scene_that_finds_its_backend_full_goes_back_to_its_place(make_steps):
@@ -92,9 +106,11 @@ def test_the_crash_loop_guard_moves_the_scene_on_without_a_vendor_job(steps):
     steps.store.update(scene_id, deliveries=MAX_DELIVERIES)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and record.failures == 1
+    assert record.failures == 1 and record.tried[0] == "runway"
     assert record.error is not None and f"started {MAX_DELIVERIES} times" in record.error
-    assert steps.sent.take() == [("dispatch",)]
+    # Back in the backlog, and bound at once to the next backend by the step's dispatch.
+    assert record.state is SceneState.ROUTED and record.backend in ("pika", "luma")
+    assert steps.sent.take() == [("generate", record.backend, scene_id, 0.0)]
     assert steps.jobs("runway") == [] and steps.store.loads(["runway"])["runway"] == (0, 0)
     assert steps.store.attempts(scene_id)[0]["kind"] == "CrashLoopError"
 
@@ -106,7 +122,7 @@ def test_an_ambiguous_submit_is_never_sent_again(steps):
     record = steps.record(scene_id)
     assert record.state is SceneState.FAILED
     assert record.error is not None and "never paid for twice" in record.error
-    assert steps.jobs("runway") == [] and steps.sent.take() == [("dispatch",)]
+    assert steps.jobs("runway") == [] and steps.sent.take() == []
     assert steps.store.stats("runway")["failed"] == 1
 
 
@@ -144,12 +160,12 @@ def test_a_failed_vendor_job_fails_over_to_the_router(steps):
     steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and record.tried == ("runway",)
-    assert record.vendor_job is None and record.error is not None
-    assert steps.sent.sent == [("dispatch",)]
+    assert record.state is SceneState.ROUTED and record.tried[0] == "runway"
+    assert record.backend != "runway" and record.vendor_job is None and record.error
+    assert ("generate", record.backend, scene_id, 0.0) in steps.sent.sent
     assert steps.store.stats("runway")["failovers"] == 1
     assert steps.store.circuit("runway").failures == 1
-    steps.run_all()  # the router sends it elsewhere, where it succeeds
+    steps.run_all()  # the next backend takes it and succeeds
     record = steps.record(scene_id)
     assert record.state is SceneState.SUCCEEDED and record.backend != "runway"
 
@@ -160,8 +176,8 @@ def test_an_unavailable_backend_is_forgotten_so_it_may_take_the_scene_again(make
     steps.sandboxes["runway"].state.set_knobs(outage=True)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and record.tried == ()
     assert record.error is not None and "(after 0 retries)" in record.error
+    assert record.failures == 1 and record.tried in ((), (record.backend,))  # forgotten
 
 
 def test_a_moderated_scene_fails_without_trying_elsewhere(steps):
@@ -169,7 +185,7 @@ def test_a_moderated_scene_fails_without_trying_elsewhere(steps):
     steps.sandboxes["runway"].state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.FAILED and steps.sent.take() == [("dispatch",)]
+    assert record.state is SceneState.FAILED and steps.sent.take() == []
     assert steps.store.circuit("runway").failures == 0  # the scene's fault, not the backend's
 
 
@@ -179,7 +195,7 @@ def test_without_fallback_a_failed_job_fails_the_scene(make_steps):
     steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
     steps.pipeline.generate("runway", scene_id)
     assert steps.record(scene_id).state is SceneState.FAILED
-    assert steps.sent.take() == [("dispatch",)]
+    assert steps.sent.take() == []
 
 
 def test_a_run_whose_slot_was_taken_over_stops_and_cannot_finish_the_scene(steps):
@@ -217,7 +233,8 @@ def test_a_job_that_outlives_its_timeout_is_cancelled_and_fails_over(make_steps)
     steps.sandboxes["runway"].state.set_knobs(never_finish=True)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and steps.sent.take() == [("dispatch",)]
+    assert record.state is SceneState.ROUTED and record.backend != "runway"
+    assert ("generate", record.backend, scene_id, 0.0) in steps.sent.take()
     [job] = steps.jobs("runway")
     assert job["cancelled"]  # nobody pays for it to run on
 
@@ -239,7 +256,8 @@ def test_a_backend_that_can_no_longer_take_the_scene_sends_it_elsewhere(steps):
     scene_id = _routed(steps, scene=long_prompt)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.PENDING and steps.jobs("runway") == []
+    assert record.state is SceneState.ROUTED and record.backend in ("pika", "luma")
+    assert steps.jobs("runway") == []
     assert steps.store.attempts(scene_id)[0]["kind"] == "UnfitBackendError"
 
 
