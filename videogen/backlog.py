@@ -7,12 +7,15 @@ A mixin of :class:`videogen.store.Store` (same client, same key names from
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import lua
 from . import redis_keys as keys
+from .policy import Circuit
 from .scheduler import (
     KEEP,
     JobTimes,
@@ -23,6 +26,18 @@ from .scheduler import (
     decode_samples,
     encode_sample,
 )
+from .shared_state import parse_circuit
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Shared state a dispatch pass starts from (see :meth:`Backlog.snapshot`)."""
+
+    shared: dict[str, tuple[dict[str, Any] | None, Circuit]]
+    loads: dict[str, tuple[int, int]]
+    times: JobTimes
+    classes: list[str]
+
 
 DISPATCH_FLAG_MS = 2000
 """How long an asked-for dispatch step coalesces further requests (a lost message is asked
@@ -46,10 +61,37 @@ class Backlog:
         vtime, seq = pipe.execute()
         return int(vtime or 0), int(seq)
 
-    def waiting(self, width: int) -> list[Waiting]:
-        """Every backlog class with its size and its first ``width`` scores (never more: a
-        dispatch pass reads the heads, not the backlog)."""
-        names = sorted(self.r.smembers(keys.BACKLOG))
+    def snapshot(self, backends: list[str], seeds: dict[str, float]) -> Snapshot:
+        """What a dispatch pass reads first, in one round trip: it starts (the asked-for
+        flag is cleared), every backend's health, circuit, leases, reservations and job
+        times, and the backlog's class names."""
+        now_ms = int(time.time() * 1000)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.delete(keys.DISPATCH)
+        pipe.mget([k for b in backends for k in (keys.health(b), keys.circuit(b))] or ["-"])
+        for b in backends:
+            pipe.zcount(keys.lease(b), f"({now_ms}", "+inf")
+            pipe.zcard(keys.queued(b))
+            pipe.lrange(keys.job_times(b), 0, KEEP - 1)
+        pipe.smembers(keys.BACKLOG)
+        _, shared, *rest = pipe.execute()
+        per = [rest[3 * i : 3 * i + 3] for i in range(len(backends))]
+        return Snapshot(
+            shared={
+                b: (json.loads(h) if h else None, parse_circuit(c))
+                for b, h, c in zip(backends, shared[::2], shared[1::2], strict=False)
+            },
+            loads={b: (int(z), int(q)) for b, (z, q, _) in zip(backends, per, strict=True)},
+            times=JobTimes(
+                {b: decode_samples(t) for b, (_, _, t) in zip(backends, per, strict=True)}, seeds
+            ),
+            classes=sorted(rest[-1]),
+        )
+
+    def waiting(self, width: int, names: list[str] | None = None) -> list[Waiting]:
+        """Every backlog class (``names``, else read) with its size and its first ``width``
+        scores (never more: a dispatch pass reads the heads, not the backlog)."""
+        names = sorted(self.r.smembers(keys.BACKLOG)) if names is None else names
         if not names:
             return []
         pipe = self.r.pipeline(transaction=False)

@@ -16,6 +16,7 @@ import logging
 import uuid
 
 from . import probes
+from .backlog import Snapshot
 from .capabilities import Capabilities
 from .config import Strategy
 from .context import Context
@@ -57,12 +58,17 @@ def submit(
     return job_id
 
 
-def views(ctx: Context, *, probe: bool = True) -> list[BackendView]:
-    """Every configured backend as the router sees it now; one with no fresh health record
-    is probed now (``probe=False``, for forecasts: taken as up)."""
+def views(
+    ctx: Context, *, probe: bool = True, snapshot: Snapshot | None = None
+) -> list[BackendView]:
+    """Every configured backend as the router sees it now (from ``snapshot`` when one was
+    read); one with no fresh health record is probed now (``probe=False``, for forecasts:
+    taken as up)."""
     enabled = ctx.enabled()
-    shared = ctx.store.health_and_circuits(enabled)
-    loads = ctx.store.loads(enabled)
+    if snapshot is None:
+        shared, loads = ctx.store.health_and_circuits(enabled), ctx.store.loads(enabled)
+    else:
+        shared, loads = snapshot.shared, snapshot.loads
     now = ctx.clock()
     result = []
     for name, cfg in ctx.vg.backends.items():
@@ -89,20 +95,18 @@ def views(ctx: Context, *, probe: bool = True) -> list[BackendView]:
 
 
 def dispatch(ctx: Context) -> list[tuple[str, str]]:
-    """Fill every free slot from the backlog; returns the ``(scene, backend)`` bound."""
-    ctx.store.dispatch_started()
-    now_views = views(ctx)
+    """Fill every free slot from the backlog; returns the ``(scene, backend)`` bound. Three
+    round trips: the shared state, the backlog's heads, the binding script."""
+    snapshot = ctx.store.snapshot(ctx.enabled(), ctx.job_time_seeds())
+    now_views = views(ctx, snapshot=snapshot)
     caps = {v.name: v.capacity for v in now_views}
     width = sum(free_slots(v) for v in now_views if available(v))
-    if width == 0:
+    if width == 0 or not snapshot.classes:
         return []
-    waiting = ctx.store.waiting(width)
-    if not waiting:
-        return []
-    times = ctx.job_times()
+    waiting = ctx.store.waiting(width, snapshot.classes)
     strategy = ctx.vg.effective_strategy
     turn = ctx.store.next_turn() if strategy is Strategy.ROUND_ROBIN else 0
-    picks = plan(now_views, waiting, times, strategy, turn)
+    picks = plan(now_views, waiting, snapshot.times, strategy, turn)
     bound = ctx.store.bind(picks, caps)
     for scene_id, pick in bound:
         ctx.dispatch.generate(pick.backend, scene_id)

@@ -43,7 +43,7 @@ class SharedState:
         return json.loads(raw) if raw else None
 
     def circuit(self, backend: str) -> Circuit:
-        return _circuit(self.r.get(keys.circuit(backend)))
+        return parse_circuit(self.r.get(keys.circuit(backend)))
 
     def set_circuit(self, backend: str, circuit: Circuit) -> None:
         self.r.set(keys.circuit(backend), json.dumps(asdict(circuit)))
@@ -63,7 +63,7 @@ class SharedState:
         wanted = [k for name in names for k in (keys.health(name), keys.circuit(name))]
         values = self.r.mget(wanted)
         return {
-            name: (json.loads(h) if h else None, _circuit(c))
+            name: (json.loads(h) if h else None, parse_circuit(c))
             for name, h, c in zip(names, values[::2], values[1::2], strict=True)
         }
 
@@ -142,7 +142,7 @@ class SharedState:
         return self.r.blpop([keys.probed(request_id)], timeout=timeout) is not None
 
 
-def _circuit(raw: str | None) -> Circuit:
+def parse_circuit(raw: str | None) -> Circuit:
     if not raw:
         return Circuit()
     data = json.loads(raw)
