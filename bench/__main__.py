@@ -25,7 +25,7 @@ from typing import Any
 import celery
 import redis
 
-from . import capacity, failover, memory, overhead, scale
+from . import capacity, failover, memory, overhead, scale, slowdown
 from .charts import draw_all
 from .profiles import FULL, SMOKE, Profile
 from .stack import Services, services
@@ -34,6 +34,7 @@ from .stats import rounded
 SCENARIOS: dict[str, Callable[[Services, Profile], dict[str, Any]]] = {
     "overhead": overhead.run,
     "capacity": capacity.run,
+    "slowdown": slowdown.run,
     "failover": failover.run,
     "memory": memory.run,
     "scale": scale.run,

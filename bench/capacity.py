@@ -7,7 +7,10 @@ backend can), 20 % animate a local file (Luma cannot: it wants a URL).
 
 Strategies, each run on a fresh stack:
 
-- ``videogen``: the sample config as shipped (``load_balancing: true``, i.e. ``least_loaded``);
+- ``videogen``: the sample config as shipped (``load_balancing: true``, i.e. the
+  ``earliest_finish`` scheduler), with no job time given: it learns them from finished jobs;
+- ``priority``: the same with ``strategy: priority`` (spill-over to the next backend only
+  when the better ones are full);
 - ``round_robin``: the same with ``strategy: round_robin``;
 - ``static_priority``: the original design's behaviour, everything on the best-priority backend
   that can take it and no spill-over. Emulated with two stacks on two Redis databases running
@@ -40,8 +43,8 @@ SLOW = "pika"
 SLOWDOWN = 3.0
 POLL = 0.05
 TIMEOUT = 900.0
-TARGET_RATIO = 1.10
-STRATEGIES = ("videogen", "round_robin", "static_priority")
+TARGET_RATIO = 1.15
+STRATEGIES = ("videogen", "priority", "round_robin", "static_priority")
 
 
 def run(svc: Services, profile: Profile) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def _summary(runs: dict[str, list[dict[str, Any]]], ideal: float) -> dict[str, A
         makespan = median(r["makespan_s"] for r in reps)
         summary[f"{name}_makespan_s"] = makespan
         summary[f"{name}_vs_ideal"] = ratio(makespan, ideal)
-    for name in ("round_robin", "static_priority"):
+    for name in ("priority", "round_robin", "static_priority"):
         summary[f"videogen_vs_{name}"] = ratio(
             summary["videogen_makespan_s"], summary[f"{name}_makespan_s"]
         )
@@ -96,7 +99,11 @@ def _summary(runs: dict[str, list[dict[str, Any]]], ideal: float) -> dict[str, A
 
 
 def _targets(summary: dict[str, Any]) -> dict[str, bool]:
-    return {"videogen_within_1.10_of_ideal": summary["videogen_vs_ideal"] <= TARGET_RATIO}
+    return {
+        "videogen_within_1.15_of_ideal": summary["videogen_vs_ideal"] <= TARGET_RATIO,
+        "videogen_faster_than_static_priority": summary["videogen_vs_static_priority"] < 1,
+        "videogen_faster_than_round_robin": summary["videogen_vs_round_robin"] < 1,
+    }
 
 
 def _run_one(svc: Services, profile: Profile, name: str, rep: int, ideal: float) -> dict[str, Any]:
@@ -136,8 +143,8 @@ def _plans(
             (only("svd"), kinds["image_url"] + kinds["image_file"]),
             (only("runway"), kinds["text"]),
         ]
-    if name == "round_robin":
-        return [(_strategy("round_robin"), everything)]
+    if name in ("round_robin", "priority"):
+        return [(_strategy(name), everything)]
     return [(lambda vg: None, everything)]
 
 

@@ -55,10 +55,14 @@ def _overhead(result: dict[str, Any], axes: Any) -> None:
 def _capacity(result: dict[str, Any], axes: Any) -> None:
     left, right = axes
     summary = result["summary"]
-    names = ["videogen", "round_robin", "static_priority"]
+    names = [
+        n
+        for n in ("videogen", "priority", "round_robin", "static_priority")
+        if f"{n}_makespan_s" in summary
+    ]
     left.bar(names, [summary[f"{n}_makespan_s"] for n in names], color="tab:blue")
     left.axhline(summary["ideal_s"], color="black", label="ideal lower bound")
-    left.axhline(summary["ideal_s"] * 1.1, color="tab:red", linestyle="--", label="target (1.10)")
+    left.axhline(summary["ideal_s"] * 1.15, color="tab:red", linestyle="--", label="target (1.15)")
     _labels(left, "Makespan (median of runs)", "", "seconds")
     timeline = result["runs"]["videogen"][-1]["timeline"]
     for backend, colour in BACKEND_COLOURS.items():
@@ -66,6 +70,26 @@ def _capacity(result: dict[str, Any], axes: Any) -> None:
         times, busy = _busy_steps(spans)
         right.step(times, busy, where="post", label=backend, color=colour)
     _labels(right, "videogen: busy vendor slots (last run)", "seconds", "jobs running")
+
+
+def _slowdown(result: dict[str, Any], axes: Any) -> None:
+    left, right = axes
+    last = result["runs"][-1]
+    at = last["change_at_s"]
+    for lane, (backend, colour) in enumerate(BACKEND_COLOURS.items()):
+        starts = [start for name, start, _ in last["timeline"] if name == backend]
+        left.scatter(starts, [lane] * len(starts), s=6, color=colour, label=backend)
+    left.axvline(at, color="black", linestyle="--", label="runway 4x slower")
+    left.set_yticks(range(len(BACKEND_COLOURS)), list(BACKEND_COLOURS))
+    _labels(left, "Job starts per backend (last run)", "seconds", "")
+    for backend, colour in BACKEND_COLOURS.items():
+        spans = [(start, end) for name, start, end in last["timeline"] if name == backend]
+        times, busy = _busy_steps(spans)
+        right.step(times, busy, where="post", label=backend, color=colour)
+    right.axvline(at, color="black", linestyle="--")
+    summary = result["summary"]
+    title = f"Busy slots; makespan {summary['makespan_s']:.1f} s, ideal {summary['ideal_s']:.1f} s"
+    _labels(right, title, "seconds", "jobs running")
 
 
 def _busy_steps(spans: list[tuple[float, float]]) -> tuple[list[float], list[int]]:
@@ -155,6 +179,7 @@ def _labels(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
 DRAWERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "overhead": _overhead,
     "capacity": _capacity,
+    "slowdown": _slowdown,
     "failover": _failover,
     "memory": _memory,
     "scale": _scale,

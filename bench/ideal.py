@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 _EPS = 1e-9
 
@@ -71,15 +72,35 @@ def feasible(
     capable: Mapping[str, list[str]],
     slots: Mapping[str, int],
     seconds: Mapping[str, float],
+    change: Change | None = None,
 ) -> bool:
-    """Whether every scene fits into ``horizon`` seconds (fractionally)."""
+    """Whether every scene fits into ``horizon`` seconds (fractionally); with ``change``,
+    backends run at its speeds from its time on."""
     graph: dict[str, dict[str, float]] = {"source": {}}
     for kind, count in counts.items():
         graph["source"][f"t:{kind}"] = float(count)
         graph[f"t:{kind}"] = {f"b:{b}": float("inf") for b in capable[kind]}
     for backend in slots:
-        graph[f"b:{backend}"] = {"sink": slots[backend] * horizon / seconds[backend]}
+        graph[f"b:{backend}"] = {"sink": slots[backend] * work(backend, horizon, seconds, change)}
     return max_flow(graph, "source", "sink") >= sum(counts.values()) - 1e-6
+
+
+@dataclass(frozen=True)
+class Change:
+    """From ``at`` seconds on, jobs take ``seconds`` (a backend that slowed down)."""
+
+    at: float
+    seconds: Mapping[str, float]
+
+
+def work(
+    backend: str, horizon: float, seconds: Mapping[str, float], change: Change | None
+) -> float:
+    """Jobs one slot of ``backend`` finishes in ``horizon`` seconds (fractionally)."""
+    if change is None or horizon <= change.at:
+        return horizon / seconds[backend]
+    after = change.seconds.get(backend, seconds[backend])
+    return change.at / seconds[backend] + (horizon - change.at) / after
 
 
 def ideal_makespan(
@@ -87,13 +108,16 @@ def ideal_makespan(
     capable: Mapping[str, list[str]],
     slots: Mapping[str, int],
     seconds: Mapping[str, float],
+    change: Change | None = None,
 ) -> float:
-    """The smallest feasible horizon, to 0.01 %; at least one (fastest capable) job's time."""
+    """The smallest feasible horizon, to 0.01 %; at least one (fastest capable) job's time.
+    With ``change``, for the speeds that change at its time (the bound for that run)."""
     low = 0.0
-    high = sum(counts.values()) * max(seconds.values())
+    slowest = max([*seconds.values(), *(change.seconds.values() if change else ())])
+    high = sum(counts.values()) * slowest
     while high - low > high * 1e-4:
         middle = (low + high) / 2
-        if feasible(middle, counts, capable, slots, seconds):
+        if feasible(middle, counts, capable, slots, seconds, change):
             high = middle
         else:
             low = middle

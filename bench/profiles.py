@@ -45,7 +45,7 @@ FULL = Profile(
     failover_job_seconds=1.0,
     failover_wait=420.0,
     memory_slots=(1, 8, 32),
-    scale_scenes=10_000,
+    scale_scenes=100_000,
     scale_finished=500,
 )
 

@@ -1,14 +1,14 @@
-"""Scenario 5, scale: a 10,000-scene backlog.
+"""Scenario 5, scale: a backlog of 100,000 scenes.
 
 1. Submit: with no worker running, the scenes are submitted in jobs of 500; submit rate, and
-   Redis ``used_memory`` after minus before, per scene (scene records plus the queued Celery
-   messages). Baseline: the same number of bare Celery messages (``bench.hop``).
-2. Routing as the backlog grows: the router worker alone (no backend worker, so every routed
-   scene stays queued at its backend) drains the backlog; each decision's time is its scene's
-   ``updated_at`` (set at the ROUTED transition) minus ``claimed_at`` (set when the route
-   starts), in tenths of the run. Then, the router stopped, ``Pipeline.route`` is timed
-   in-process for a few more scenes with the whole backlog queued, against the same timing on
-   an empty database (the baseline).
+   Redis ``used_memory`` after minus before, per scene (scene records plus backlog entries).
+   Baseline: the same number of bare Celery messages (``bench.hop``).
+2. Dispatch as the backlog grows: after each tenth of the scenes is stored, one slot is freed
+   and the dispatch step (:func:`videogen.routing.dispatch`, the router's step) is timed
+   in-process, ``SAMPLE_DISPATCHES`` times, each binding exactly one scene; with the Redis
+   commands each pass sends (``INFO commandstats``, Lua scripts' inner calls included). The
+   first tenth (10,000 waiting) is compared with the last (100,000 waiting), and both with a
+   backlog of ``SAMPLE_DISPATCHES`` scenes (the baseline).
 3. Finished scenes: a smaller batch runs to completion on instant sandboxes; ``used_memory``
    after (workers stopped) minus before, per scene, and the scenes' own keys (``MEMORY USAGE``).
 """
@@ -21,24 +21,24 @@ from typing import Any
 import redis
 
 from videogen import redis_keys as rkeys
+from videogen import routing
 from videogen.api import VideoGenerator
-from videogen.models import SceneState
 from videogen.queue import celery_app
 
 from . import baseline_app as base
-from .observe import job_scene_ids, wait_scenes
+from .observe import wait_scenes
 from .profiles import Profile
 from .scenes import text_scenes
 from .stack import Services, make_config, running, start_videogen
-from .stats import binned, median, percentile, ratio
+from .stats import median, ratio
 
 CHUNK = 500
 DECILES = 10
-SAMPLE_ROUTES = 200
+SAMPLE_DISPATCHES = 200
 TIMEOUT = 1800.0
 TARGET_BYTES_PER_FINISHED = 2048
 FLAT_LIMIT = 1.5
-"""Last tenth of the backlog over the first: above this, routing time is not flat."""
+"""Last tenth of the backlog over the first: above this, dispatch time is not flat."""
 
 
 def run(svc: Services, profile: Profile) -> dict[str, Any]:
@@ -54,14 +54,16 @@ def run(svc: Services, profile: Profile) -> dict[str, Any]:
     targets = {
         "under_2kb_per_finished_scene": summary["bytes_per_finished_scene"]
         < TARGET_BYTES_PER_FINISHED,
-        "routing_time_flat": summary["route_last_over_first_decile"] < FLAT_LIMIT
-        and summary["route_in_process_ratio"] < FLAT_LIMIT,
+        "dispatch_time_flat": summary["dispatch_last_over_first_decile"] < FLAT_LIMIT
+        and summary["dispatch_last_over_small_backlog"] < FLAT_LIMIT,
+        "dispatch_does_not_scan": summary["dispatch_commands_last_decile"]
+        <= summary["dispatch_commands_small_backlog"] + 1,
     }
     params = {
         "scenes": profile.scale_scenes,
         "chunk": CHUNK,
         "finished_batch": profile.scale_finished,
-        "in_process_samples": SAMPLE_ROUTES,
+        "dispatch_samples_per_tenth": SAMPLE_DISPATCHES,
         "flat_means": f"last tenth / first tenth < {FLAT_LIMIT}",
         "reps": profile.reps,
     }
@@ -70,13 +72,9 @@ def run(svc: Services, profile: Profile) -> dict[str, Any]:
 
 def _rep(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
     svc.reset_sandboxes(run_seconds=0, queue_seconds=0, concurrency_limit=None)
-    empty = _route_in_process(svc, f"s{rep}e", backlog=0)
-    backlog = _backlog(svc, profile, rep)
     return {
         **_baseline_submit(svc, profile.scale_scenes),
-        **backlog,
-        "route_in_process_empty_ms": empty,
-        "route_in_process_ratio": ratio(backlog["route_in_process_backlog_ms"], empty),
+        **_backlog(svc, profile, rep),
         **_finished(svc, profile, rep),
     }
 
@@ -100,86 +98,104 @@ def _backlog(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
     label = f"scale-{rep}-backlog"
     stack = start_videogen(svc, label, _config(svc, label), backends=[], router=False)
     generator = stack.generator()
+    _healthy(generator)
+    small = _dispatches(generator, text_scenes(f"s{rep}b", SAMPLE_DISPATCHES))
     before = _used(stack.redis_url)
-    seconds, job_ids = _submit(generator, f"s{rep}", profile.scale_scenes)
+    seconds, tenths = [], []
+    tenth = max(1, profile.scale_scenes // DECILES)
+    for start in range(0, profile.scale_scenes, tenth):
+        part, _ = _submit(generator, f"s{rep}", min(tenth, profile.scale_scenes - start), start)
+        seconds += part
+        tenths.append(_dispatches(generator, []))
     pending = _used(stack.redis_url) - before
-    stack.workers.spawn("router", ["-m", "videogen", "worker", "router"])
-    with running(stack):
-        stack.workers.wait_ready()
-        routed = _wait_routed(generator, job_ids)
-    times = _decision_ms(routed)
-    tenths = binned(times, DECILES)
-    result = {
+    stack.stop()
+    ms = [t["ms"] for t in tenths]
+    commands = [t["commands"] for t in tenths]
+    return {
         "submit_scenes_per_s": profile.scale_scenes / sum(seconds),
-        "submit_first_chunk_per_s": _chunk_rate(profile.scale_scenes, seconds, 0),
-        "submit_last_chunk_per_s": _chunk_rate(profile.scale_scenes, seconds, -1),
+        "submit_first_chunk_per_s": _chunk_rate(seconds, 0),
+        "submit_last_chunk_per_s": _chunk_rate(seconds, -1),
         "bytes_per_pending_scene": pending / profile.scale_scenes,
-        "route_p50_ms": percentile(times, 50),
-        "route_p99_ms": percentile(times, 99),
-        "route_first_decile_ms": tenths[0],
-        "route_last_decile_ms": tenths[-1],
-        "route_last_over_first_decile": ratio(tenths[-1], tenths[0]),
-        "router_decisions_per_s": len(routed) / _span(routed),
-        "route_deciles_ms": tenths,
+        "dispatch_small_backlog_ms": small["ms"],
+        "dispatch_first_decile_ms": ms[0],
+        "dispatch_last_decile_ms": ms[-1],
+        "dispatch_last_over_first_decile": ratio(ms[-1], ms[0]),
+        "dispatch_last_over_small_backlog": ratio(ms[-1], small["ms"]),
+        "dispatch_deciles_ms": ms,
+        "dispatch_commands_small_backlog": small["commands"],
+        "dispatch_commands_first_decile": commands[0],
+        "dispatch_commands_last_decile": commands[-1],
+        "dispatch_commands_deciles": commands,
+        "waiting_at_deciles": [t["waiting"] for t in tenths],
     }
-    result["route_in_process_backlog_ms"] = _route_in_process(
-        svc, f"s{rep}x", backlog=profile.scale_scenes, generator=generator
-    )
-    return result
 
 
-def _chunk_rate(total: int, seconds: list[float], index: int) -> float:
-    sizes = [min(CHUNK, total - start) for start in range(0, total, CHUNK)]
-    return sizes[index] / seconds[index]
+def _healthy(generator: VideoGenerator) -> None:
+    """Fresh health records, so that no pass probes a backend (nothing runs a beat here)."""
+    for name in generator.pipeline.enabled():
+        generator.store.set_health(name, {"healthy": True, "detail": "bench"}, ttl=3600)
 
 
-def _submit(generator: VideoGenerator, tag: str, total: int) -> tuple[list[float], list[str]]:
+def _dispatches(generator: VideoGenerator, scenes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Free one slot and time one dispatch pass, ``SAMPLE_DISPATCHES`` times; ``scenes``
+    are submitted first (no backend worker runs: a bound scene stays reserved until the
+    bench frees its slot)."""
+    store, pipeline = generator.store, generator.pipeline
+    if scenes:
+        generator.submit(scenes)
+    _free_all(generator)
+    routing.dispatch(pipeline)  # fill every slot first: each timed pass binds one scene
+    times = []
+    client = store.r
+    _healthy(generator)
+    client.config_resetstat()
+    for _ in range(SAMPLE_DISPATCHES):
+        backend = _free_one(generator)
+        began = time.perf_counter()
+        bound = routing.dispatch(pipeline)
+        times.append((time.perf_counter() - began) * 1000)
+        assert [b for _, b in bound] == [backend], bound  # exactly the freed slot, refilled
+    stats = client.info("commandstats")
+    # Commands sent by the passes, not by the bench's own slot freeing (ZRANGE + ZREM each).
+    total = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_config")
+    own = 2 * SAMPLE_DISPATCHES
+    return {
+        "ms": median(times),
+        "commands": (total - own) / SAMPLE_DISPATCHES,
+        "waiting": store.backlog_length(),
+    }
+
+
+def _free_one(generator: VideoGenerator) -> str:
+    """Give back one slot reserved for a bound scene (as its start and end would)."""
+    for backend in generator.pipeline.enabled():
+        ids = generator.store.queued_ids(backend)
+        if ids:
+            generator.store.unmark_queued(backend, ids[:1])
+            return backend
+    raise AssertionError("no reserved slot to free")
+
+
+def _free_all(generator: VideoGenerator) -> None:
+    for backend in generator.pipeline.enabled():
+        generator.store.unmark_queued(backend, generator.store.queued_ids(backend))
+
+
+def _chunk_rate(seconds: list[float], index: int) -> float:
+    return CHUNK / seconds[index]
+
+
+def _submit(
+    generator: VideoGenerator, tag: str, total: int, first: int = 0
+) -> tuple[list[float], list[str]]:
     """Seconds per chunk, and the job ids."""
     seconds, job_ids = [], []
-    for start in range(0, total, CHUNK):
-        scenes = text_scenes(tag, min(CHUNK, total - start), start=start)
+    for start in range(first, first + total, CHUNK):
+        scenes = text_scenes(tag, min(CHUNK, first + total - start), start=start)
         began = time.perf_counter()
         job_ids.append(generator.submit(scenes))
         seconds.append(time.perf_counter() - began)
     return seconds, job_ids
-
-
-def _wait_routed(generator: VideoGenerator, job_ids: list[str]) -> list[dict[str, Any]]:
-    store = generator.store
-    ids = job_scene_ids(store, job_ids)
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        scenes = store.scenes(ids)
-        if all(s.state is not SceneState.PENDING for s in scenes):
-            return [s.as_dict() for s in scenes]
-        if time.monotonic() > deadline:
-            raise TimeoutError("the router did not drain the backlog")
-        time.sleep(1.0)
-
-
-def _decision_ms(scenes: list[dict[str, Any]]) -> list[float]:
-    """Each routing decision's time, in the order the router made them."""
-    ordered = sorted(scenes, key=lambda s: s["claimed_at"])
-    return [(s["updated_at"] - s["claimed_at"]) * 1000 for s in ordered]
-
-
-def _span(scenes: list[dict[str, Any]]) -> float:
-    return float(max(s["updated_at"] for s in scenes) - min(s["claimed_at"] for s in scenes))
-
-
-def _route_in_process(
-    svc: Services, tag: str, backlog: int, generator: VideoGenerator | None = None
-) -> float:
-    """Median ms of ``Pipeline.route`` for fresh scenes, timed here, with no router running."""
-    if generator is None:
-        generator = VideoGenerator(_config(svc, f"scale-{tag}"), redis_url=svc.fresh_url())
-    job_id = generator.submit(text_scenes(tag, SAMPLE_ROUTES, start=backlog))
-    times = []
-    for scene_id in generator.store.job_scene_ids(job_id):
-        began = time.perf_counter()
-        generator.pipeline.route(scene_id)
-        times.append((time.perf_counter() - began) * 1000)
-    return median(times[10:])  # the first few open connections and probe the backends
 
 
 # -- baseline and finished scenes -----------------------------------------------------------
