@@ -31,6 +31,7 @@ PURE_CORE = [
     "videogen.states",
     "videogen.record",
     "videogen.redis_keys",
+    "videogen.progress",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")
