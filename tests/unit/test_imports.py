@@ -77,6 +77,11 @@ def test_the_cli_imports_no_web_stack():
     assert imported_after("import videogen.cli", WEB_STACK) == []
 
 
+def test_only_the_live_view_imports_rich():
+    """rich draws ``submit --wait`` on a terminal; no other command pays for its import."""
+    assert imported_after("import videogen.cli, videogen.cli_progress", ("rich",)) == []
+
+
 def test_workers_and_clients_import_no_web_stack():
     code = (
         "import videogen.api, videogen.pipeline, videogen.stack, videogen.cli\n"
