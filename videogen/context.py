@@ -72,8 +72,7 @@ class Context:
 
     def job_times(self) -> JobTimes:
         """Every backend's learned job times, seeded from its ``expected_seconds``."""
-        seeds = {name: b.expected_seconds for name, b in self.vg.backends.items()}
-        return self.store.job_times(self.vg.backends, seeds)
+        return self.store.job_times(self.vg.backends, self.vg.expected_seconds())
 
     def close(self) -> None:
         for backend in self._backends.values():
