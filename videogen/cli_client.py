@@ -10,12 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from .cli_config import config_option, load_settings
 from .errors import SceneValidationError, VideoGenError
+
+if TYPE_CHECKING:
+    from .record import SceneRecord
 
 REDIS_CHECK_TIMEOUT = 3.0
 """Seconds a client command waits for Redis before it says it cannot reach it."""
@@ -170,7 +173,11 @@ def print_results(results: list[dict[str, Any]]) -> None:
 @click.pass_context
 @_client
 def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> None:
-    """Show a job's scenes (state, backend, tries, file); without JOB_ID, list recent jobs."""
+    """Show a job's scenes (state, backend, tries, file); without JOB_ID, list recent jobs.
+
+    While a scene waits: its place in the backlog, its expected start and finish; for the
+    job, its expected completion (ETA).
+    """
     generator = _generator(ctx)
     if job_id is None:
         jobs = generator.store.recent_jobs()
@@ -179,14 +186,22 @@ def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> Non
     records = generator.records(job_id)
     if not records:
         raise click.ClickException(f"no job {job_id!r}")
+    forecast = generator.job_forecast(job_id)
     if as_json:
-        _dump(generator.job_status(job_id))
+        job = {key: value for key, value in forecast.items() if key != "scenes"}
+        _dump({**job, "scenes": generator.job_status(job_id)})
         return
-    from .progress import SceneView, scene_line
+    _print_status(generator, forecast, records)
 
-    now = time.time()
-    for record in records:
-        click.echo(scene_line(SceneView.of({**record.as_dict(), "id": record.id}), now))
+
+def _print_status(generator: Any, forecast: dict[str, Any], records: list[SceneRecord]) -> None:
+    """The job's summary line, then per scene its line, its failed tries and its file."""
+    from .progress import JobView, job_line, scene_line
+
+    job, now = JobView.of(forecast), time.time()
+    click.echo(job_line(job, now))
+    for scene, record in zip(job.scenes, records, strict=True):
+        click.echo(f"  {scene_line(scene, now)}")
         for attempt in generator.store.attempts(record.id):
             click.echo(f"      tried {attempt['backend']}: {attempt['error']}")
         if record.result:

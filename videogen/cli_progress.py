@@ -139,7 +139,7 @@ class LiveView:
             if scene.state.terminal:
                 self.live.console.print(Text(scene_line(scene, now)))
         self.before = job
-        self.live.update(render(job, now))
+        self.live.update(render(job, now), refresh=True)  # at once: a job can be quick
 
 
 def render(job: JobView, now: float) -> RenderableType:
