@@ -109,7 +109,8 @@ def test_submit_status_health_stats_against_a_running_stack(make_stack, sandboxe
     status = json.loads(videogen("--config", config, "status", job_id, "--json", env=env).stdout)
     assert [s["state"] for s in status["scenes"]] == ["succeeded", "succeeded"]
     assert status["states"] == {"succeeded": 2} and status["job_id"] == job_id
-    assert status["expected_completion"] == max(s["expected_finish"] for s in status["scenes"])
+    last = max(s["expected_finish"] for s in status["scenes"])  # rounded to the ms
+    assert status["expected_completion"] == pytest.approx(last, abs=0.001)
     health = json.loads(videogen("--config", config, "health", "--json", env=env).stdout)
     assert health["overall_status"] == "healthy" and health["backends"]["runway"]["max_tasks"] == 3
     stats = json.loads(videogen("--config", config, "stats", "--json", env=env).stdout)
@@ -159,7 +160,7 @@ def test_submit_wait_into_a_pipe_prints_plain_progress_with_an_eta(make_stack, s
 
     summaries = [line for line in lines[1:] if line.startswith(f"job {job_id}: ")]
     assert re.fullmatch(
-        rf"job {job_id}: 0/9 done, 0 running, 9 waiting; backlog \d+; ETA in [\w ]+ {CLOCK}",
+        rf"job {job_id}: 0/9 done, \d running, \d waiting; backlog \d+; ETA in [\w ]+ {CLOCK}",
         summaries[0],
     ), summaries[0]
     assert re.fullmatch(rf"job {job_id}: 9/9 done \(9 succeeded\); finished .+", summaries[-1])
