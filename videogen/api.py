@@ -101,7 +101,8 @@ class VideoGenerator:
 
     def job_forecast(self, job_id: str) -> dict[str, Any]:
         """A job's progress and expected completion: counts by state, the backlog's length,
-        and each scene's place and expected start and finish (Unix times)."""
+        and each scene's state, backend, error, place and expected start and finish (Unix
+        times)."""
         records = self.records(job_id)
         etas = forecast.etas(self.pipeline, records)
         job = self.store.job(job_id) or {}
@@ -113,7 +114,13 @@ class VideoGenerator:
             "expected_completion": forecast.completion(etas),
             "backlog": self.store.backlog_length(),
             "scenes": [
-                {"id": r.id, "state": r.state.value, "backend": r.backend, **e.as_dict()}
+                {
+                    "id": r.id,
+                    "state": r.state.value,
+                    "backend": r.backend,
+                    "error": r.error,
+                    **e.as_dict(),
+                }
                 for r, e in zip(records, etas, strict=True)
             ],
         }

@@ -10,27 +10,20 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from .cli_config import config_option, load_settings
 from .errors import SceneValidationError, VideoGenError
-from .models import SceneState
-from .record import SceneRecord
+
+if TYPE_CHECKING:
+    from .record import SceneRecord
 
 REDIS_CHECK_TIMEOUT = 3.0
 """Seconds a client command waits for Redis before it says it cannot reach it."""
 P = ParamSpec("P")
 R = TypeVar("R")
-_BAR = {
-    "pending": 0.1,
-    "routed": 0.25,
-    "running": 0.6,
-    "succeeded": 1.0,
-    "failed": 1.0,
-    "cancelled": 1.0,
-}
 
 
 def _generator(ctx: click.Context) -> Any:
@@ -83,22 +76,53 @@ def _dump(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def _priority(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """``--priority``, checked before anything is read or enqueued; a bad value is one line
+    naming the option (exit code 1, like a bad scene file), not a usage screen."""
+    from .scheduler import MAX_PRIORITY, MIN_PRIORITY, check_priority
+
+    try:
+        return check_priority(int(value))
+    except ValueError as error:
+        why = (
+            str(error)
+            if isinstance(error, VideoGenError)
+            else f"{value!r} is not a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}"
+        )
+        raise click.ClickException(f"--priority: {why}") from None
+
+
 @click.command()
 @click.argument("scene_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--wait", is_flag=True, help="Wait for every scene, showing progress.")
 @click.option(
     "--timeout", type=float, default=None, help="Give up waiting after this many seconds."
 )
+@click.option(
+    "--priority",
+    default="0",
+    metavar="N",
+    callback=_priority,
+    show_default=True,
+    help="-100..100: higher goes first; jobs of one priority share the backends.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @config_option
 @click.pass_context
 @_client
 def submit_command(
-    ctx: click.Context, scene_file: Path, wait: bool, timeout: float | None, as_json: bool
+    ctx: click.Context,
+    scene_file: Path,
+    wait: bool,
+    timeout: float | None,
+    priority: int,
+    as_json: bool,
 ) -> None:
     """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
 
     Nothing is enqueued unless every scene is valid and some enabled backend can take it.
+    With --wait, a terminal shows a live view (a bar with the ETA, the running scenes);
+    other output gets a line per scene state change and a job summary every 10 s.
     """
     from .scenes import load_scene_file
 
@@ -108,7 +132,7 @@ def submit_command(
         raise click.ClickException(str(error)) from None
     generator = _generator(ctx)
     try:
-        job_id = generator.submit(scenes)
+        job_id = generator.submit(scenes, priority=priority)
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
     if not wait:
@@ -116,35 +140,19 @@ def submit_command(
         return
     if not as_json:
         click.echo(f"job {job_id}: {len(scenes)} scenes")
-    results = follow(generator, job_id, timeout, quiet=as_json)
+    results = _follow(generator, job_id, timeout, quiet=as_json)
     _dump({"job_id": job_id, "results": results}) if as_json else print_results(results)
     if not all(r["success"] for r in results):
         sys.exit(1)
 
 
-def follow(generator: Any, job_id: str, timeout: float | None, quiet: bool) -> list[dict[str, Any]]:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    shown: dict[str, str] = {}
-    while True:
-        records = generator.records(job_id)
-        for record in records:
-            line = _progress_line(record)
-            if not quiet and shown.get(record.id) != line:
-                shown[record.id] = line
-                click.echo(line)
-        if all(record.finished for record in records):
-            return list(generator.results(job_id))
-        if deadline is not None and time.monotonic() > deadline:
-            raise click.ClickException(f"job {job_id} is still running after {timeout:g} s")
-        time.sleep(0.3)
+def _follow(
+    generator: Any, job_id: str, timeout: float | None, quiet: bool
+) -> list[dict[str, Any]]:
+    from .cli_progress import choose_view, follow
 
-
-def _progress_line(record: SceneRecord) -> str:
-    filled = int(_BAR.get(record.state, 0) * 20)
-    bar = "#" * filled + "-" * (20 - filled)
-    where = f" on {record.backend}" if record.backend else ""
-    tail = f": {record.error}" if record.state is SceneState.FAILED else ""
-    return f"[{bar}] {record.id} {record.state.value}{where}{tail}"
+    terminal = sys.stdout.isatty()
+    return follow(generator, job_id, timeout, choose_view(quiet, terminal))
 
 
 def print_results(results: list[dict[str, Any]]) -> None:
@@ -165,7 +173,11 @@ def print_results(results: list[dict[str, Any]]) -> None:
 @click.pass_context
 @_client
 def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> None:
-    """Show a job's scenes (state, backend, tries, file); without JOB_ID, list recent jobs."""
+    """Show a job's scenes (state, backend, tries, file); without JOB_ID, list recent jobs.
+
+    While a scene waits: its place in the backlog, its expected start and finish; for the
+    job, its expected completion (ETA).
+    """
     generator = _generator(ctx)
     if job_id is None:
         jobs = generator.store.recent_jobs()
@@ -174,11 +186,22 @@ def status_command(ctx: click.Context, job_id: str | None, as_json: bool) -> Non
     records = generator.records(job_id)
     if not records:
         raise click.ClickException(f"no job {job_id!r}")
+    forecast = generator.job_forecast(job_id)
     if as_json:
-        _dump(generator.job_status(job_id))
+        job = {key: value for key, value in forecast.items() if key != "scenes"}
+        _dump({**job, "scenes": generator.job_status(job_id)})
         return
-    for record in records:
-        click.echo(_progress_line(record))
+    _print_status(generator, forecast, records)
+
+
+def _print_status(generator: Any, forecast: dict[str, Any], records: list[SceneRecord]) -> None:
+    """The job's summary line, then per scene its line, its failed tries and its file."""
+    from .progress import JobView, job_line, scene_line
+
+    job, now = JobView.of(forecast), time.time()
+    click.echo(job_line(job, now))
+    for scene, record in zip(job.scenes, records, strict=True):
+        click.echo(f"  {scene_line(scene, now)}")
         for attempt in generator.store.attempts(record.id):
             click.echo(f"      tried {attempt['backend']}: {attempt['error']}")
         if record.result:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .cli_client import follow, print_results
+from .cli_client import print_results
 from .cli_config import config_option, load_settings
 from .constants import DEMO_SCENES
 from .errors import VideoGenError
@@ -119,13 +119,15 @@ def _run_demo(stack: Any, outcome: list[str]) -> None:
 
 def _demo(stack: Any) -> str:
     from .api import VideoGenerator
+    from .cli_progress import PlainView, follow
     from .scenes import load_scene_file
 
     generator = VideoGenerator(load_config(stack.config_file), redis_url=stack.redis_url)
     scenes = load_scene_file(DEMO_SCENES)
     job_id = generator.submit(scenes)
     click.echo(f"demo job {job_id}: {len(scenes)} scenes from {DEMO_SCENES}")
-    results = follow(generator, job_id, timeout=300, quiet=False)
+    # Plain lines, never the live view: the supervisor prints beside it from another thread.
+    results = follow(generator, job_id, 300, PlainView())
     print_results(results)
     stats = generator.get_statistics()["backends"]
     for name, s in stats.items():

@@ -135,6 +135,10 @@ class VideoGenerationSettings(BaseModel):
         names = [name for name, b in self.backends.items() if b.enabled]
         return sorted(names, key=lambda name: self.backends[name].priority)
 
+    def expected_seconds(self) -> dict[str, float]:
+        """Each backend's ``expected_seconds``: the seeds of its learned job times."""
+        return {name: b.expected_seconds for name, b in self.backends.items()}
+
 
 class Settings(BaseModel):
     """Everything videogen reads at start (the loader lets the environment override the file)."""

@@ -72,10 +72,7 @@ class Context:
 
     def job_times(self) -> JobTimes:
         """Every backend's learned job times, seeded from its ``expected_seconds``."""
-        return self.store.job_times(self.vg.backends, self.job_time_seeds())
-
-    def job_time_seeds(self) -> dict[str, float]:
-        return {name: b.expected_seconds for name, b in self.vg.backends.items()}
+        return self.store.job_times(self.vg.backends, self.vg.expected_seconds())
 
     def close(self) -> None:
         for backend in self._backends.values():

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .config import Settings
+from .models import DEFAULT_DURATION
 from .policy import CircuitPolicy, is_open
 from .store import Store
 
@@ -33,7 +34,7 @@ _COUNTERS = {
 
 
 class PipelineCollector(Collector):
-    """One scrape = a handful of Redis reads per backend."""
+    """One scrape = a handful of Redis reads per backend, and a few for the backlog."""
 
     def __init__(
         self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
@@ -47,6 +48,7 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         names = list(self.settings.video_generation.backends)
         yield from self._gauges(names)
+        yield from self._scheduler(names)
         yield from self._counters(names)
         yield self._latency(names)
 
@@ -78,6 +80,30 @@ class PipelineCollector(Collector):
             opened = is_open(self.store.circuit(name), self.clock(), self.circuit_policy)
             circuit.add_metric([name], 1.0 if opened else 0.0)
         yield from (in_flight, capacity, queued, healthy, circuit)
+
+    def _scheduler(self, names: list[str]) -> Iterator[Metric]:
+        """The backlog, and what the scheduler's plans and forecasts assume of each backend."""
+        yield GaugeMetricFamily(
+            "videogen_backlog",
+            "Scenes waiting in the shared backlog for a backend slot",
+            value=self.store.backlog_length(),
+        )
+        learned = GaugeMetricFamily(
+            "videogen_learned_job_seconds",
+            f"Learned job time of a {DEFAULT_DURATION:g} s scene, slot taken to file stored "
+            "(the backend's expected_seconds until it has finished jobs)",
+            labels=["backend"],
+        )
+        samples = GaugeMetricFamily(
+            "videogen_job_time_samples",
+            "Finished jobs the learned job time is drawn from",
+            labels=["backend"],
+        )
+        times = self.store.job_times(names, self.settings.video_generation.expected_seconds())
+        for name in names:
+            learned.add_metric([name], times.seconds(name, DEFAULT_DURATION))
+            samples.add_metric([name], times.learned(name))
+        yield from (learned, samples)
 
     def _counters(self, names: list[str]) -> Iterator[Metric]:
         families = {

@@ -97,7 +97,7 @@ def views(
 def dispatch(ctx: Context) -> list[tuple[str, str]]:
     """Fill every free slot from the backlog; returns the ``(scene, backend)`` bound. Three
     round trips: the shared state, the backlog's heads, the binding script."""
-    snapshot = ctx.store.snapshot(ctx.enabled(), ctx.job_time_seeds())
+    snapshot = ctx.store.snapshot(ctx.enabled(), ctx.vg.expected_seconds())
     now_views = views(ctx, snapshot=snapshot)
     caps = {v.name: v.capacity for v in now_views}
     width = sum(free_slots(v) for v in now_views if available(v))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from .conftest import REPO, jobs_of
 
@@ -104,7 +107,10 @@ def test_submit_status_health_stats_against_a_running_stack(make_stack, sandboxe
     assert out.stdout.count("succeeded on") == 2 and "ok" in out.stdout
 
     status = json.loads(videogen("--config", config, "status", job_id, "--json", env=env).stdout)
-    assert [s["state"] for s in status] == ["succeeded", "succeeded"]
+    assert [s["state"] for s in status["scenes"]] == ["succeeded", "succeeded"]
+    assert status["states"] == {"succeeded": 2} and status["job_id"] == job_id
+    last = max(s["expected_finish"] for s in status["scenes"])  # rounded to the ms
+    assert status["expected_completion"] == pytest.approx(last, abs=0.001)
     health = json.loads(videogen("--config", config, "health", "--json", env=env).stdout)
     assert health["overall_status"] == "healthy" and health["backends"]["runway"]["max_tasks"] == 3
     stats = json.loads(videogen("--config", config, "stats", "--json", env=env).stdout)
@@ -130,3 +136,162 @@ def test_worker_for_a_real_backend_without_a_key_is_refused_at_start():
     assert "runway has no API key" in out.stderr and "placeholder" in out.stderr
     unknown = videogen("worker", "kling")
     assert unknown.returncode != 0 and "unknown backend 'kling'" in unknown.stderr
+
+
+CLOCK = r"\(\d\d:\d\d:\d\d\)"
+"""How a time is shown on the clock, after its relative form (``in 2 min (14:05:00)``)."""
+
+
+def scene_file(path: Path, count: int) -> Path:
+    path.write_text(json.dumps([{"prompt": f"shot {i}", "duration": 5} for i in range(count)]))
+    return path
+
+
+def test_submit_wait_into_a_pipe_prints_plain_progress_with_an_eta(make_stack, sandboxes, tmp_path):
+    stack = make_stack().start()
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
+    scenes = scene_file(tmp_path / "scenes.json", 9)  # text scenes have 7 slots: some wait
+    out = videogen("--config", str(stack.config_path), "submit", str(scenes), "--wait", env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "\x1b" not in out.stdout + out.stderr  # a pipe gets no escape codes
+    lines = out.stdout.splitlines()
+    job_id = lines[0].split()[1].rstrip(":")
+    assert lines[0] == f"job {job_id}: 9 scenes"
+
+    summaries = [line for line in lines[1:] if line.startswith(f"job {job_id}: ")]
+    assert re.fullmatch(
+        rf"job {job_id}: 0/9 done, \d running, \d waiting; backlog \d+; ETA in [\w ]+ {CLOCK}",
+        summaries[0],
+    ), summaries[0]
+    assert re.fullmatch(rf"job {job_id}: 9/9 done \(9 succeeded\); finished .+", summaries[-1])
+
+    order = ["pending", "routed", "running", "succeeded"]
+    for i in range(9):
+        scene_id = f"{job_id}-{i:03d}"
+        states = [line.split()[1].rstrip(":") for line in lines if line.startswith(scene_id)]
+        assert states == sorted(set(states), key=order.index), (scene_id, states)  # a line each
+        assert states[-1] == "succeeded"
+    waiting = rf"{job_id}-\d+ pending: place \d+ in the backlog; expected start .+, finish in .+"
+    assert any(re.fullmatch(waiting, line) for line in lines), lines
+    assert out.stdout.count("succeeded on") == 9
+    assert [line.split()[1] for line in lines if line.startswith("  #")] == ["ok"] * 9
+
+
+def test_submit_wait_on_a_terminal_draws_a_live_view(make_stack, sandboxes, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    stack = make_stack().start()
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url, TERM="xterm-256color")
+    for var in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(var, None)
+    scenes = scene_file(tmp_path / "scenes.json", 3)
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 110, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "videogen", "--config", str(stack.config_path), "submit",
+         str(scenes), "--wait"],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.PIPE, env=env, cwd=REPO,
+    )  # fmt: skip
+    os.close(terminal)
+    raw = read_terminal(main, timeout=120)
+    assert process.wait(timeout=10) == 0, (
+        raw.decode(errors="replace") + process.stderr.read().decode()
+    )
+    process.stderr.close()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw.decode()).replace("\r", "")
+    assert "\x1b[" in raw.decode()  # a terminal gets rich's escape codes
+    assert "━" in shown and "3/3" in shown  # rich's bar, full at the end
+    assert re.search(rf"ETA in [\w ]+ {CLOCK}", shown), shown  # while it ran
+    assert shown.count("succeeded on") == 3  # each finished scene printed above the view
+    assert shown.count(" ok ") == 3  # then the results, as before
+
+
+def read_terminal(fd: int, timeout: float) -> bytes:
+    """All a program writes to its terminal until it closes it (EIO on Linux)."""
+    chunks = []
+    while True:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"no output for {timeout} s: {b''.join(chunks)[-2000:]!r}"
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_status_shows_each_waiting_scenes_place_and_expected_times(make_stack, tmp_path):
+    # Not the kept stack's config, so no worker runs: the scenes stay in the backlog.
+    stack = make_stack(lambda vg: vg.update(sweep_interval=2))
+    stack.write_config()
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
+    config = str(stack.config_path)
+
+    def submit(*args: str) -> str:
+        out = videogen("--config", config, "submit", *args, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def status(*args: str):
+        out = videogen("--config", config, "status", *args, env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    try:
+        first = submit(str(scene_file(tmp_path / "nine.json", 9)))
+        urgent = submit(str(scene_file(tmp_path / "two.json", 2)), "--priority", "10")
+        job = json.loads(status(first, "--json"))
+        ahead = json.loads(status(urgent, "--json"))
+        text = status(first).splitlines()
+    finally:
+        redis.Redis.from_url(stack.redis_url).delete("router")  # the dispatch nobody took
+
+    assert (ahead["priority"], [s["place"] for s in ahead["scenes"]]) == (10, [1, 2])
+    assert job["priority"] == 0 and job["states"] == {"pending": 9} and job["backlog"] == 11
+    scenes = job["scenes"]
+    assert [s["place"] for s in scenes] == list(range(3, 12))  # behind the urgent job
+    starts = [s["expected_start"] for s in scenes]
+    finishes = [s["expected_finish"] for s in scenes]
+    assert starts == sorted(starts) and starts[-1] > starts[0]  # 7 slots: the last ones wait
+    assert all(f > s for s, f in zip(starts, finishes, strict=True))
+    assert job["expected_completion"] == pytest.approx(max(finishes), abs=1)  # another read
+
+    assert re.fullmatch(
+        rf"job {first}: 0/9 done, 0 running, 9 waiting; backlog 11; ETA in [\w ]+ {CLOCK}",
+        text[0],
+    ), text[0]
+    for i, line in enumerate(text[1:]):
+        assert re.fullmatch(
+            rf"  {first}-{i:03d} pending: place {i + 3} in the backlog; "
+            rf"expected start (now|in [\w ]+) {CLOCK}, finish in [\w ]+ {CLOCK}",
+            line,
+        ), line
+    assert "expected start in" in text[-1]
+    assert len(text) == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("101", "priority 101 is outside -100..100 (higher goes first)"),
+        ("-101", "priority -101 is outside -100..100 (higher goes first)"),
+        ("high", "'high' is not a whole number from -100 to 100"),
+        ("2.5", "'2.5' is not a whole number from -100 to 100"),
+    ],
+)
+def test_submit_refuses_a_bad_priority_before_enqueueing(make_stack, tmp_path, value, why):
+    stack = make_stack()
+    stack.write_config()
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
+    scenes = scene_file(tmp_path / "scenes.json", 1)
+    out = videogen("--config", str(stack.config_path), "submit", str(scenes),
+                   "--priority", value, env=env)  # fmt: skip
+    assert out.returncode == 1  # like a bad scene file
+    assert out.stderr.splitlines() == [f"Error: --priority: {why}"]
+    assert stack.generator().store.recent_jobs() == []

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import wait_until
 from videogen.embedded import free_port
 
-from .conftest import REPO
+from .conftest import BACKENDS, REPO
 
 
 def wait_http(url: str, auth=None, timeout: float = 30) -> httpx.Response:
@@ -28,15 +28,15 @@ def wait_http(url: str, auth=None, timeout: float = 30) -> httpx.Response:
 
 
 def scrape(port: int) -> dict[tuple[str, str], float]:
+    """Every sample, by name (with its labels but ``backend``) and backend."""
     text = wait_http(f"http://127.0.0.1:{port}/metrics").text
     values = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if "backend" in sample.labels:
-                key = sample.name + "".join(
-                    f"[{k}={v}]" for k, v in sorted(sample.labels.items()) if k != "backend"
-                )
-                values[(key, sample.labels["backend"])] = sample.value
+            key = sample.name + "".join(
+                f"[{k}={v}]" for k, v in sorted(sample.labels.items()) if k != "backend"
+            )
+            values[(key, sample.labels.get("backend", ""))] = sample.value  # "": of no backend
     return values
 
 
@@ -60,6 +60,13 @@ def test_metrics_served_over_http_from_shared_state(make_stack, sandboxes):
     counts = sum(v for (k, _), v in m.items() if k == "videogen_generation_seconds_count")
     assert counts == 2
     assert sum(v for (k, _), v in m.items() if k == "videogen_cost_usd_total") > 0
+    assert m[("videogen_backlog", "")] == 0  # both scenes left it
+    samples = {name: m[("videogen_job_time_samples", name)] for name in BACKENDS}
+    assert sum(samples.values()) == 2  # one finished job each
+    for name, count in samples.items():
+        learned = m[("videogen_learned_job_seconds", name)]
+        # Sandbox jobs take about a second; until a backend has one, its expected_seconds.
+        assert learned < 10 if count else learned == 120, (name, count, learned)
 
 
 def test_flower_needs_credentials_beyond_loopback(make_stack, sandboxes):

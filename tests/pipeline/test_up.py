@@ -157,8 +157,8 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
         after, job = submit_batch(elsewhere, "after", client)
 
         status = json.loads(videogen("status", job, "--json", cwd=elsewhere, env=client).stdout)
-        assert [s["state"] for s in status] == ["succeeded"] * 4
-        assert all(Path(s["result"]["video_path"]).is_absolute() for s in status)
+        assert [s["state"] for s in status["scenes"]] == ["succeeded"] * 4
+        assert all(Path(s["result"]["video_path"]).is_absolute() for s in status["scenes"])
         stats = videogen("stats", "--json", cwd=elsewhere, env=client)
         assert stats.returncode == 0, stats.stderr
         backends = json.loads(stats.stdout)["backends"]

@@ -31,6 +31,7 @@ PURE_CORE = [
     "videogen.states",
     "videogen.record",
     "videogen.redis_keys",
+    "videogen.progress",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")
@@ -74,6 +75,11 @@ def test_the_config_schema_reads_no_environment_and_imports_no_backend():
 
 def test_the_cli_imports_no_web_stack():
     assert imported_after("import videogen.cli", WEB_STACK) == []
+
+
+def test_only_the_live_view_imports_rich():
+    """rich draws ``submit --wait`` on a terminal; no other command pays for its import."""
+    assert imported_after("import videogen.cli, videogen.cli_progress", ("rich",)) == []
 
 
 def test_workers_and_clients_import_no_web_stack():

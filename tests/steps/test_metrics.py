@@ -1,0 +1,43 @@
+"""The scheduler's Prometheus gauges, read by the collector from the real Redis as steps run:
+the backlog's length, and each backend's learned job time and how many jobs it is drawn
+from. (`tests/pipeline/test_operate.py` scrapes them over HTTP from a running stack.)"""
+
+from __future__ import annotations
+
+from videogen.metrics import PipelineCollector
+from videogen.models import DEFAULT_DURATION
+
+from .conftest import BACKENDS
+
+SEED = 120.0
+"""``expected_seconds`` of every backend in the sample config (the default)."""
+
+
+def scrape(steps) -> dict[tuple[str, str | None], float]:
+    collector = PipelineCollector(steps.pipeline.settings, steps.store, clock=steps.clock)
+    return {
+        (sample.name, sample.labels.get("backend")): sample.value
+        for family in collector.collect()
+        for sample in family.samples
+    }
+
+
+def test_the_backlog_and_the_learned_job_times_are_gauges(steps):
+    before = scrape(steps)
+    assert before[("videogen_backlog", None)] == 0
+    for name in BACKENDS:
+        assert before[("videogen_learned_job_seconds", name)] == SEED  # nothing learned yet
+        assert before[("videogen_job_time_samples", name)] == 0
+
+    steps.submit(*[{"prompt": f"shot {i}", "duration": DEFAULT_DURATION} for i in range(3)])
+    assert scrape(steps)[("videogen_backlog", None)] == 3
+
+    steps.run_all()
+    after = scrape(steps)
+    assert after[("videogen_backlog", None)] == 0
+    samples = {name: after[("videogen_job_time_samples", name)] for name in BACKENDS}
+    assert sum(samples.values()) == 3
+    for name, count in samples.items():
+        learned = after[("videogen_learned_job_seconds", name)]
+        # The step clock stands still: a learned job takes 0 s, far from the seed.
+        assert learned == (0.0 if count else SEED), (name, count, learned)
