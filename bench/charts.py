@@ -147,10 +147,10 @@ def _memory(result: dict[str, Any], axes: Any) -> None:
 def _scale(result: dict[str, Any], axes: Any) -> None:
     left, right = axes
     for i, run in enumerate(result["runs"]):
-        deciles = run["route_deciles_ms"]
-        left.plot(range(1, len(deciles) + 1), deciles, "o-", label=f"run {i + 1}")
+        waiting = run["waiting_at_deciles"]
+        left.plot(waiting, run["dispatch_deciles_ms"], "o-", label=f"run {i + 1}")
     left.set_ylim(bottom=0)
-    _labels(left, "Routing time per decision as the backlog grows", "tenth of backlog", "ms")
+    _labels(left, "Dispatch pass per freed slot as the backlog grows", "scenes waiting", "ms")
     summary = result["summary"]
     labels = ["pending scene", "Celery message", "finished scene"]
     values = [

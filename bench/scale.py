@@ -35,6 +35,8 @@ from .stats import median, ratio
 CHUNK = 500
 DECILES = 10
 SAMPLE_DISPATCHES = 200
+FILL = 64
+"""Scenes beyond the samples submitted first: enough to fill every slot."""
 TIMEOUT = 1800.0
 TARGET_BYTES_PER_FINISHED = 2048
 FLAT_LIMIT = 1.5
@@ -99,14 +101,19 @@ def _backlog(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
     stack = start_videogen(svc, label, _config(svc, label), backends=[], router=False)
     generator = stack.generator()
     _healthy(generator)
-    small = _dispatches(generator, text_scenes(f"s{rep}b", SAMPLE_DISPATCHES))
+    samples = max(1, min(SAMPLE_DISPATCHES, profile.scale_scenes // (2 * DECILES)))
+    # Fill every slot once; from then on each timed pass frees one slot and binds one scene.
+    generator.submit(text_scenes(f"s{rep}b", samples + FILL))
+    _free_all(generator)
+    routing.dispatch(generator.pipeline)
+    small = _dispatches(generator, samples)
     before = _used(stack.redis_url)
     seconds, tenths = [], []
     tenth = max(1, profile.scale_scenes // DECILES)
     for start in range(0, profile.scale_scenes, tenth):
         part, _ = _submit(generator, f"s{rep}", min(tenth, profile.scale_scenes - start), start)
         seconds += part
-        tenths.append(_dispatches(generator, []))
+        tenths.append(_dispatches(generator, samples))
     pending = _used(stack.redis_url) - before
     stack.stop()
     ms = [t["ms"] for t in tenths]
@@ -136,34 +143,32 @@ def _healthy(generator: VideoGenerator) -> None:
         generator.store.set_health(name, {"healthy": True, "detail": "bench"}, ttl=3600)
 
 
-def _dispatches(generator: VideoGenerator, scenes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Free one slot and time one dispatch pass, ``SAMPLE_DISPATCHES`` times; ``scenes``
-    are submitted first (no backend worker runs: a bound scene stays reserved until the
-    bench frees its slot)."""
+def _dispatches(generator: VideoGenerator, samples: int) -> dict[str, Any]:
+    """Free one slot and time one dispatch pass, ``samples`` times (no backend worker runs:
+    a bound scene keeps its slot reserved until the bench frees it)."""
     store, pipeline = generator.store, generator.pipeline
-    if scenes:
-        generator.submit(scenes)
-    _free_all(generator)
-    routing.dispatch(pipeline)  # fill every slot first: each timed pass binds one scene
-    times = []
+    times, commands = [], 0
     client = store.r
     _healthy(generator)
-    client.config_resetstat()
-    for _ in range(SAMPLE_DISPATCHES):
+    for _ in range(samples):
         backend = _free_one(generator)
+        before = _calls(client)
         began = time.perf_counter()
         bound = routing.dispatch(pipeline)
         times.append((time.perf_counter() - began) * 1000)
+        commands += _calls(client) - before
         assert [b for _, b in bound] == [backend], bound  # exactly the freed slot, refilled
-    stats = client.info("commandstats")
-    # Commands sent by the passes, not by the bench's own slot freeing (ZRANGE + ZREM each).
-    total = sum(v["calls"] for k, v in stats.items() if k != "cmdstat_config")
-    own = 2 * SAMPLE_DISPATCHES
     return {
         "ms": median(times),
-        "commands": (total - own) / SAMPLE_DISPATCHES,
+        "commands": commands / samples,
         "waiting": store.backlog_length(),
     }
+
+
+def _calls(client: Any) -> int:
+    """Commands Redis has run (Lua scripts' inner calls included), but for ``INFO``."""
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
 
 
 def _free_one(generator: VideoGenerator) -> str:
