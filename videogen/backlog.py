@@ -15,17 +15,9 @@ from typing import Any
 
 from . import lua
 from . import redis_keys as keys
+from .jobtimes import KEEP, JobTimes, decode_samples, encode_sample
 from .policy import Circuit
-from .scheduler import (
-    KEEP,
-    JobTimes,
-    Pick,
-    ScClass,
-    Waiting,
-    band_range,
-    decode_samples,
-    encode_sample,
-)
+from .scheduler import Pick, ScClass, Waiting, band_range
 from .shared_state import parse_circuit
 
 

@@ -13,8 +13,8 @@ from .backends import create_backend
 from .backends.base import BaseVideoBackend
 from .capabilities import Capabilities
 from .config import Settings, VideoGenerationSettings
+from .jobtimes import JobTimes
 from .policy import Circuit, CircuitPolicy, RetryPolicy, on_failure
-from .scheduler import JobTimes
 from .store import Store
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import Context
+from .eta import forecast_waiting
 from .models import SceneState
 from .record import SceneRecord
 from .routing import views
-from .scheduler import ScClass, forecast_waiting
+from .scheduler import ScClass
 
 
 @dataclass(frozen=True)

@@ -20,25 +20,20 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .capabilities import Capabilities, can_take
 from .config import Strategy
 from .errors import InvalidPriorityError
 from .fluid import plan_shares
+from .jobtimes import JobTimes
 from .models import Scene
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 _ROUND_BITS, _SEQ_BITS = 31, 14
 _BAND = 1 << (_ROUND_BITS + _SEQ_BITS)
 _ROUND = 1 << _SEQ_BITS
-WINDOW = 5
-"""Finished jobs per backend and duration whose median is the learned job time: one outlier
-in five moves nothing; a backend that slows down for good is seen within three jobs."""
-MIN_SECONDS = 0.001
-KEEP = 60
-"""Job times kept per backend (all durations together)."""
 
 
 def check_priority(priority: int) -> int:
@@ -130,57 +125,6 @@ class Waiting:
     """The scores of its first entries, best first (as many as there are free slots)."""
     top: int | None = None
     """How many of them are in the backlog's best priority band (``None``: all)."""
-
-
-# -- learned job times ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobTimes:
-    """Each backend's job time, learned from its own finished jobs (seconds from taking the
-    slot to a stored file), seeded from its ``expected_seconds`` until it has data."""
-
-    samples: Mapping[str, Sequence[tuple[float, float]]]
-    """Backend -> ``(duration, seconds)`` of its latest finished jobs, newest first."""
-    seeds: Mapping[str, float]
-
-    def seconds(self, backend: str, duration: float) -> float:
-        """The median of the latest jobs of this duration; else the median seconds per
-        output second of its latest jobs, times ``duration``; else the seed (never below a
-        millisecond: rates divide by it)."""
-        return max(MIN_SECONDS, self._seconds(backend, duration))
-
-    def _seconds(self, backend: str, duration: float) -> float:
-        own = self.samples.get(backend, ())
-        same = [s for d, s in own if d == duration][:WINDOW]
-        if same:
-            return _median(same)
-        if own:
-            per_second = [s / d for d, s in own[:WINDOW] if d > 0]
-            if per_second:
-                return _median(per_second) * duration
-        return self.seeds.get(backend, 60.0)
-
-    def learned(self, backend: str) -> int:
-        return len(self.samples.get(backend, ()))
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def encode_sample(duration: float, seconds: float) -> str:
-    return f"{duration:g}:{seconds:.3f}"
-
-
-def decode_samples(raw: Iterable[str]) -> list[tuple[float, float]]:
-    out = []
-    for entry in raw:
-        duration, _, seconds = entry.partition(":")
-        out.append((float(duration), float(seconds)))
-    return out
 
 
 # -- the dispatch plan ------------------------------------------------------------------------
@@ -360,51 +304,3 @@ def _choose(
         if ok:
             return backend, f"earliest finish: {why}"
     return None
-
-
-def wanted(waiting: list[Waiting], views: Iterable[BackendView]) -> int:
-    """How many heads a pass reads per class: the free slots of the backends that could take
-    it (never the backlog)."""
-    free = {v.name: free_slots(v) for v in views if available(v)}
-    return max((sum(free.get(b, 0) for b in w.cls.backends) for w in waiting), default=0)
-
-
-# -- what the user is told --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """A waiting scene's place in the backlog and when it is expected to start and finish
-    (``None``: none of its backends is up now)."""
-
-    place: int
-    start: float | None
-    finish: float | None
-
-
-def forecast_waiting(
-    c: ScClass,
-    ahead: Mapping[ScClass, int],
-    views: Iterable[BackendView],
-    times: JobTimes,
-    now: float,
-) -> Forecast:
-    """A fluid estimate for a scene of class ``c``: the scenes ahead of it that its backends
-    could also take, plus half of their busy slots, over their rate; ``ahead``: per class,
-    how many scenes are ahead of it."""
-    up = {v.name: v for v in views if available(v)}
-    place = sum(ahead.values()) + 1
-    mine = [b for b in c.backends if b in up]
-    if not mine:
-        return Forecast(place, None, None)
-    pool, before = set(mine), 0
-    for other, count in ahead.items():
-        if pool.intersection(other.backends):
-            before += count
-    rate = sum(up[b].capacity / times.seconds(b, c.duration) for b in pool)
-    busy = sum(up[b].in_flight + up[b].queued for b in pool) / 2
-    slots = sum(up[b].capacity for b in pool)
-    free = sum(free_slots(up[b]) for b in pool)
-    wait = 0.0 if before < free else (before - free + busy) / rate
-    start = now + wait
-    return Forecast(place, start, start + slots / rate)

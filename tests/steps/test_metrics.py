@@ -4,9 +4,9 @@ from. (`tests/pipeline/test_operate.py` scrapes them over HTTP from a running st
 
 from __future__ import annotations
 
+from videogen.jobtimes import MIN_SECONDS
 from videogen.metrics import PipelineCollector
 from videogen.models import DEFAULT_DURATION
-from videogen.scheduler import MIN_SECONDS
 
 from .conftest import BACKENDS
 

@@ -7,18 +7,16 @@ import pytest
 
 from videogen.capabilities import Capabilities, ImageInput, ModeSpec
 from videogen.config import Strategy
+from videogen.eta import forecast_waiting
+from videogen.jobtimes import JobTimes, decode_samples, encode_sample
 from videogen.models import Scene, Size
 from videogen.scheduler import (
     MAX_PRIORITY,
     MIN_PRIORITY,
     BackendView,
-    JobTimes,
     ScClass,
     Waiting,
     class_of,
-    decode_samples,
-    encode_sample,
-    forecast_waiting,
     plan,
     priority_of,
     rank,
