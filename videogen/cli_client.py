@@ -258,13 +258,17 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(
         f"healthy backends: {stats['healthy_backends']}, active tasks: "
-        f"{stats['total_active_tasks']}, queued: {stats['total_queued_tasks']}"
+        f"{stats['total_active_tasks']}, sent and not started: {stats['total_queued_tasks']}, "
+        f"backlog: {stats['backlog']}"
     )
     for name, s in stats["backends"].items():
         rate = "-" if s["success_rate"] is None else f"{s['success_rate']:.0%}"
         latency = "-" if s["average_latency_s"] is None else f"{s['average_latency_s']:.1f} s"
+        learned = f"{s['learned_job_seconds']:.1f} s" + (
+            f" (from {s['job_time_samples']} jobs)" if s["job_time_samples"] else " (assumed)"
+        )
         click.echo(
             f"  {name:<7} ok {s['succeeded']:>4}  failed {s['failed']:>3}  rate {rate:>4}  "
             f"latency {latency:>7}  errors {s['errors']}  retries {s['retries']}  "
-            f"failovers {s['failovers']}  ~${s['estimated_cost_usd']:.2f}"
+            f"failovers {s['failovers']}  ~${s['estimated_cost_usd']:.2f}  job time {learned}"
         )

@@ -19,9 +19,7 @@ class Event(StrEnum):
     """What happens to a scene."""
 
     ROUTE = "route"
-    """The router chose a backend and put the scene on its queue."""
-    WAIT = "wait"
-    """No backend can take it now, but one could once it recovers: ask the router again."""
+    """A dispatch step bound it to a backend with a free slot and put it on its queue."""
     START = "start"
     """A worker holds a slot for it (again, when it resumes a job a dead worker left)."""
     SUCCEED = "succeed"
@@ -29,7 +27,7 @@ class Event(StrEnum):
     RETRY = "retry"
     """A transient error: the same backend again, later."""
     REROUTE = "reroute"
-    """Back to the router, for another backend."""
+    """Back to the backlog (at its place), for another backend."""
     FAIL = "fail"
     """Given up, with a reason."""
     CANCEL = "cancel"
@@ -42,7 +40,6 @@ _ON_BACKEND = (_R, _G)
 
 _TABLE: dict[tuple[SceneState, Event], SceneState] = {
     (_P, Event.ROUTE): _R,
-    (_P, Event.WAIT): _P,
     **{(s, Event.START): _G for s in _ON_BACKEND},
     (_G, Event.SUCCEED): SceneState.SUCCEEDED,
     **{(s, Event.RETRY): _R for s in _ON_BACKEND},
@@ -65,7 +62,7 @@ class Transition:
     event: Event
     reason: str
     delay: float = 0.0
-    """Seconds before the next step (a retry's backoff, a waiting scene's next look)."""
+    """Seconds before the next step (a retry's backoff)."""
     backend: str | None = None
     """``ROUTE``: the chosen backend."""
     forget: bool = False

@@ -14,7 +14,6 @@ S, F, C = SceneState.SUCCEEDED, SceneState.FAILED, SceneState.CANCELLED
 # Every allowed move, written out by hand: the table in the code must be exactly this.
 EXPECTED = {
     (P, Event.ROUTE): R,
-    (P, Event.WAIT): P,
     (R, Event.START): G,
     (G, Event.START): G,  # a resumed job (its worker died)
     (G, Event.SUCCEED): S,
