@@ -118,7 +118,7 @@ def test_submit_status_health_stats_against_a_running_stack(make_stack, sandboxe
     assert sum(b["job_time_samples"] for b in stats["backends"].values()) == 2  # learned
     assert stats["backlog"] == 0
     text = videogen("--config", config, "stats", env=env).stdout
-    assert "backlog: 0" in text and "(from 1 jobs)" in text or "(from 2 jobs)" in text
+    assert "backlog: 0" in text and ("(from 1 jobs)" in text or "(from 2 jobs)" in text)
     assert sum(len(jobs_of(s)) for s in sandboxes.values()) == 2
 
 
