@@ -73,7 +73,7 @@ def changes_for(step: Transition, record: SceneRecord, backend: str, now: float)
         # A retry is a new attempt: the crash-loop counter starts again.
         changes.update(deliveries=0, retries=record.retries + 1)
     elif step.event is Event.REROUTE:
-        changes.update(vendor_job=None, submitting=None, request=None, claimed_at=None)
+        changes.update(vendor_job=None, submitting=None, request=None)
         if step.forget:
             changes["tried"] = [name for name in record.tried if name != backend]
     else:

@@ -42,7 +42,7 @@ MAX_DELIVERIES = 5
 task that keeps killing its worker must not loop forever)."""
 RENEW_FRACTION = 3
 """A lease is renewed once a third of its time has passed (not at every poll)."""
-WORKING_FIELDS = ("vendor_job", "submitting", "waiting", "request", "claimed_at")
+WORKING_FIELDS = ("vendor_job", "submitting", "request")
 """Fields a finished scene no longer needs (its result holds what is worth keeping)."""
 
 

@@ -152,7 +152,7 @@ for i = 0, picks - 1 do
       tried[#tried + 1] = backend
       redis.call('HSET', key, 'state', 'routed', 'backend', backend,
         'route_reason', ARGV[5 + 4 * i], 'tried', cjson.encode(tried), 'retries', 0,
-        'deliveries', 0, 'waiting', '', 'queue', '', 'claimed_at', '', 'updated_at', ARGV[2])
+        'deliveries', 0, 'queue', '', 'updated_at', ARGV[2])
       redis.call('ZADD', queued, ARGV[2], id)
       local round = math.floor((tonumber(head[2]) % 35184372088832) / 16384)
       if round > vtime then vtime = round end

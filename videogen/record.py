@@ -39,15 +39,11 @@ class SceneRecord:
     failures: int = 0
     """Failed tries, across backends and retries."""
     error: str | None = None
-    waiting: str | None = None
-    """Why it waits for a backend, while it does."""
     queue: str | None = None
     """Its backlog class while it waits there (:class:`videogen.scheduler.ScClass`)."""
     rank: float | None = None
     """Its place in the backlog order (:func:`videogen.scheduler.rank`), kept for good: a
     scene that fails over goes back to the same place."""
-    claimed_at: float | None = None
-    """When a router took it (a stale claim means the router died mid-task)."""
     started_at: float | None = None
     finished_at: float | None = None
     submitting: str | None = None
@@ -86,7 +82,7 @@ class SceneRecord:
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
 _INTS = ("index", "retries", "deliveries", "failures")
-_FLOATS = ("created_at", "updated_at", "claimed_at", "started_at", "finished_at", "rank")
+_FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank")
 _JSON = ("tried", "result")
 
 

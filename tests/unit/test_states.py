@@ -57,14 +57,14 @@ def test_a_record_round_trips_through_its_hash():
         "backend": "runway",
         "tried": ["runway"],
         "vendor_job": VendorJob(backend="runway", job_id="abc"),
-        "claimed_at": 101.5,
+        "started_at": 101.5,
         "error": None,
     }
     stored.update({k: str(v) for k, v in encode(changes).items()})
     again = decode(stored)
     assert again.backend == "runway" and again.tried == ("runway",)
     assert again.vendor_job == VendorJob(backend="runway", job_id="abc")
-    assert again.claimed_at == 101.5 and again.error is None  # "" reads as unset
+    assert again.started_at == 101.5 and again.error is None  # "" reads as unset
 
 
 def test_writing_a_field_the_record_does_not_have_is_an_error():
