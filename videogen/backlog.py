@@ -53,20 +53,23 @@ class Backlog:
         vtime, seq = pipe.execute()
         return int(vtime or 0), int(seq)
 
-    def snapshot(self, backends: list[str], seeds: dict[str, float]) -> Snapshot:
-        """What a dispatch pass reads first, in one round trip: it starts (the asked-for
-        flag is cleared), every backend's health, circuit, leases, reservations and job
-        times, and the backlog's class names."""
+    def snapshot(
+        self, backends: list[str], seeds: dict[str, float], *, starting: bool = False
+    ) -> Snapshot:
+        """Every backend's health, circuit, leases, reservations and job times, and the
+        backlog's class names, in one round trip; ``starting``: a dispatch pass starts (the
+        asked-for flag is cleared in the same trip)."""
         now_ms = int(time.time() * 1000)
         pipe = self.r.pipeline(transaction=False)
-        pipe.delete(keys.DISPATCH)
+        if starting:
+            pipe.delete(keys.DISPATCH)
         pipe.mget([k for b in backends for k in (keys.health(b), keys.circuit(b))] or ["-"])
         for b in backends:
             pipe.zcount(keys.lease(b), f"({now_ms}", "+inf")
             pipe.zcard(keys.queued(b))
             pipe.lrange(keys.job_times(b), 0, KEEP - 1)
         pipe.smembers(keys.BACKLOG)
-        _, shared, *rest = pipe.execute()
+        shared, *rest = pipe.execute()[1 if starting else 0 :]
         per = [rest[3 * i : 3 * i + 3] for i in range(len(backends))]
         return Snapshot(
             shared={

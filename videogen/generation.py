@@ -48,7 +48,7 @@ WORKING_FIELDS = ("vendor_job", "submitting", "request")
 
 def generate(ctx: Context, backend: str, scene_id: str) -> None:
     """Run one bound (or resumed) scene on ``backend``; a stale message does nothing. When
-    it ends, its slot is free: this task runs a dispatch step to fill it from the backlog."""
+    it ends with its slot free, this task runs a dispatch step to fill it from the backlog."""
     cap = ctx.settings.backend(backend).max_concurrent_tasks
     token = new_token()
     outcome, record = ctx.store.start(backend, scene_id, token, ctx.vg.lease_ttl, cap)
@@ -62,7 +62,7 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
         run.execute()
     finally:
         run.release()
-        if run.freed and not run.refilled:
+        if run.freed:
             _refill(ctx)
 
 
@@ -109,8 +109,6 @@ class Run:
     released: bool = False
     freed: bool = False
     """The slot is free for another scene (not kept for a retry here, nor taken over)."""
-    refilled: bool = False
-    """The slot was given back (and a dispatch step run) when the vendor job ended."""
     created: bool = False
     """This run created the vendor job (its time teaches the scheduler; a resumed one's
     would not)."""
@@ -140,8 +138,6 @@ class Run:
         if moved is not None:
             self.released = True
             self.freed = event is not Event.RETRY
-            if event is Event.REROUTE:
-                self.refilled = False  # it waits in the backlog again: dispatch once more
         return moved is not None
 
     def release(self) -> None:
@@ -174,12 +170,10 @@ class Run:
         self._finish(request, job, status)
 
     def vendor_done(self) -> None:
-        """The vendor job ended: the vendor's slot is free, so ours is given back now and
-        filled from the backlog while this run downloads and checks the file (the scene
-        stays this run's: its token still guards every move)."""
-        if self.ctx.store.release_lease(self.name, self.record.id, self.token):
-            self.refilled = True
-            _refill(self.ctx)
+        """The vendor job ended: the vendor's slot is free, so ours is given back now (the
+        scene stays this run's: its token still guards every move). The dispatch step that
+        fills it runs when the task ends, off the scene's own path to its file."""
+        self.ctx.store.release_lease(self.name, self.record.id, self.token)
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(

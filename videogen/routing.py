@@ -64,11 +64,9 @@ def views(
     """Every configured backend as the router sees it now (from ``snapshot`` when one was
     read); one with no fresh health record is probed now (``probe=False``, for forecasts:
     taken as up)."""
-    enabled = ctx.enabled()
     if snapshot is None:
-        shared, loads = ctx.store.health_and_circuits(enabled), ctx.store.loads(enabled)
-    else:
-        shared, loads = snapshot.shared, snapshot.loads
+        snapshot = ctx.store.snapshot(ctx.enabled(), ctx.vg.expected_seconds())
+    shared, loads = snapshot.shared, snapshot.loads
     now = ctx.clock()
     result = []
     for name, cfg in ctx.vg.backends.items():
@@ -97,7 +95,7 @@ def views(
 def dispatch(ctx: Context) -> list[tuple[str, str]]:
     """Fill every free slot from the backlog; returns the ``(scene, backend)`` bound. Three
     round trips: the shared state, the backlog's heads, the binding script."""
-    snapshot = ctx.store.snapshot(ctx.enabled(), ctx.vg.expected_seconds())
+    snapshot = ctx.store.snapshot(ctx.enabled(), ctx.vg.expected_seconds(), starting=True)
     now_views = views(ctx, snapshot=snapshot)
     caps = {v.name: v.capacity for v in now_views}
     width = sum(free_slots(v) for v in now_views if available(v))

@@ -8,7 +8,6 @@ A mixin of :class:`videogen.store.Store` (same client, same key names from
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -51,21 +50,6 @@ class SharedState:
     def close_circuit(self, backend: str) -> None:
         """A success: the backend's circuit is closed, with no failures counted."""
         self.r.delete(keys.circuit(backend))
-
-    def health_and_circuits(
-        self, backends: Iterable[str]
-    ) -> dict[str, tuple[dict[str, Any] | None, Circuit]]:
-        """Each backend's latest health report (``None``: none fresh) and circuit, in one
-        command."""
-        names = list(backends)
-        if not names:
-            return {}
-        wanted = [k for name in names for k in (keys.health(name), keys.circuit(name))]
-        values = self.r.mget(wanted)
-        return {
-            name: (json.loads(h) if h else None, parse_circuit(c))
-            for name, h, c in zip(names, values[::2], values[1::2], strict=True)
-        }
 
     # -- counters --------------------------------------------------------------------------
 

@@ -157,6 +157,7 @@ def test_a_transient_error_is_retried_on_the_same_backend_after_a_backoff(steps)
 
 def test_a_failed_vendor_job_fails_over_to_the_router(steps):
     scene_id = _routed(steps)
+    steps.pipeline.probe_all()  # fresh health, as the beat keeps it: no probe runs mid-step
     steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
