@@ -25,7 +25,7 @@ from typing import Any
 import celery
 import redis
 
-from . import capacity, failover, memory, overhead, scale, slowdown
+from . import capacity, cost, failover, memory, overhead, scale, slowdown
 from .charts import draw_all
 from .profiles import FULL, SMOKE, Profile
 from .stack import Services, services
@@ -35,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Services, Profile], dict[str, Any]]] = {
     "overhead": overhead.run,
     "capacity": capacity.run,
     "slowdown": slowdown.run,
+    "cost": cost.run,
     "failover": failover.run,
     "memory": memory.run,
     "scale": scale.run,

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from videogen.api import VideoGenerator
-from videogen.capabilities import can_take
+from videogen.capabilities import Capabilities, can_take
 from videogen.models import Scene
 
 from .ideal import ideal_makespan
@@ -75,10 +75,15 @@ def job_seconds(profile: Profile) -> dict[str, float]:
     return {name: fast * (SLOWDOWN if name == SLOW else 1.0) for name in SLOTS}
 
 
+def backend_capabilities(svc: Services) -> dict[str, Capabilities]:
+    """What each backend of the sample config declares (videogen's own, read once)."""
+    config = make_config(svc, svc.root, POLL, 60, lambda vg: None)
+    return VideoGenerator(config, redis_url=svc.fresh_url()).pipeline.capabilities()
+
+
 def capable_backends(svc: Services, kinds: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
     """Which backends can take each kind of scene, by videogen's own capability check."""
-    config = make_config(svc, svc.root, POLL, 60, lambda vg: None)
-    caps = VideoGenerator(config, redis_url=svc.fresh_url()).pipeline.capabilities()
+    caps = backend_capabilities(svc)
     return {
         kind: [b for b in SLOTS if can_take(b, caps[b], Scene.model_validate(scenes[0])) is None]
         for kind, scenes in kinds.items()

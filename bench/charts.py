@@ -92,6 +92,38 @@ def _slowdown(result: dict[str, Any], axes: Any) -> None:
     _labels(right, title, "seconds", "jobs running")
 
 
+def _cost(result: dict[str, Any], axes: Any) -> None:
+    left, right = axes
+    summary = result["summary"]
+    _cost_bars(left, summary)
+    timeline = result["runs"]["cheapest"][-1]["timeline"]
+    for backend, colour in BACKEND_COLOURS.items():
+        spans = [(start, end) for name, start, end in timeline if name == backend]
+        times, busy = _busy_steps(spans)
+        right.step(times, busy, where="post", label=backend, color=colour)
+    right.axvline(summary["deadline_s"], color="tab:red", linestyle="--", label="deadline")
+    _labels(right, "cheapest: busy vendor slots (last run)", "seconds", "jobs running")
+
+
+def _cost_bars(left: Axes, summary: dict[str, Any]) -> None:
+    """Cost (left axis) and makespan (right axis) side by side for each run."""
+    runs = ["default", "cheapest"]
+    costs = [_number(summary[f"{n}_usd"]) for n in runs]
+    left.bar([i - 0.2 for i in range(2)], costs, 0.4, color="tab:blue", label="cost")
+    left.axhline(_number(summary["bound_usd"]), color="black", label="least cost within deadline")
+    left.set_xticks(range(2), runs)
+    left.set_ylim(0, 1.35 * max(*costs, _number(summary["bound_usd"]), 1e-9))  # legend room
+    _labels(left, "Cost and makespan (median of runs)", "", "USD")
+    right = left.twinx()
+    spans = [_number(summary[f"{n}_makespan_s"]) for n in runs]
+    right.bar([i + 0.2 for i in range(2)], spans, 0.4, color="tab:gray", label="makespan")
+    right.axhline(summary["deadline_s"], color="tab:red", linestyle="--", label="deadline")
+    right.set_ylim(0, 1.35 * max(*spans, summary["deadline_s"], 1e-9))
+    right.set_ylabel("seconds")
+    left.legend(fontsize="small", loc="upper left")
+    right.legend(fontsize="small", loc="upper right")
+
+
 def _busy_steps(spans: list[tuple[float, float]]) -> tuple[list[float], list[int]]:
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
     times, busy, level = [0.0], [0], 0
@@ -180,6 +212,7 @@ DRAWERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "overhead": _overhead,
     "capacity": _capacity,
     "slowdown": _slowdown,
+    "cost": _cost,
     "failover": _failover,
     "memory": _memory,
     "scale": _scale,

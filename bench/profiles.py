@@ -17,6 +17,11 @@ class Profile:
     capacity_scenes: int
     capacity_job_seconds: float
     """A fast backend's job time; the slow one takes three times as long."""
+    cost_scenes: int
+    """Scenes in the cost scenario's batch (run twice: default strategy, then ``cheapest``)."""
+    cost_job_seconds: float
+    """As ``capacity_job_seconds``, longer so that per-job overhead weighs less against the
+    deadline."""
     failover_rate: float
     """Scenes submitted per second (a steady stream keeps the router deciding)."""
     failover_seconds: float
@@ -39,6 +44,8 @@ FULL = Profile(
     overhead_sequential=100,
     capacity_scenes=400,
     capacity_job_seconds=0.6,
+    cost_scenes=200,
+    cost_job_seconds=1.0,
     failover_rate=4.0,
     failover_seconds=16.0,
     failover_outage_at=5.0,
@@ -56,6 +63,8 @@ SMOKE = Profile(
     overhead_sequential=2,
     capacity_scenes=5,
     capacity_job_seconds=0.1,
+    cost_scenes=6,
+    cost_job_seconds=0.1,
     failover_rate=5.0,
     failover_seconds=2.0,
     failover_outage_at=0.8,
