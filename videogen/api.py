@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import forecast, stackview
-from .config import Settings
+from . import costs, forecast, spend, stackview
+from .config import Settings, job_options
 from .errors import VideoGenError
 from .loading import build_settings, load_config
 from .models import DEFAULT_DURATION, Scene, SceneState
@@ -22,7 +22,7 @@ from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app
 from .record import SceneRecord
 from .scenes import parse_scenes
-from .scheduler import check_priority
+from .scheduler import ScClass, check_priority
 from .stackview import PublishedBackend, PublishedStack
 from .store import Store, new_token
 
@@ -73,18 +73,33 @@ class VideoGenerator:
         scenes: list[Scene] | list[dict[str, Any]],
         base_dir: Path | None = None,
         priority: int = 0,
+        *,
+        strategy: str | None = None,
+        deadline: float | None = None,
+        max_cost_usd: float | None = None,
+        max_cost_per_second: float | None = None,
     ) -> str:
         """Validate every scene, then store them in the backlog; returns the job id.
         ``priority`` (-100..100, default 0): higher goes first; jobs of one priority share
-        the backends scene by scene."""
+        the backends scene by scene. ``strategy`` overrides the config's for this job;
+        ``deadline``: seconds from now by which its scenes should be done (``cheapest``
+        spends more only to meet it); ``max_cost_usd``: the job's budget;
+        ``max_cost_per_second``: backends dearer than this per output second are skipped."""
         check_priority(priority)
+        options = job_options(
+            strategy=strategy,
+            deadline=deadline,
+            max_cost_usd=max_cost_usd,
+            max_cost_per_second=max_cost_per_second,
+        )
         parsed = parse_scenes(
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
             base_dir=base_dir,
         )
         self.store.ping()
         stack = self.stack()
-        return self.pipeline.submit(parsed, stack.capabilities() if stack else None, priority)
+        caps = stack.capabilities() if stack else None
+        return self.pipeline.submit(parsed, caps, priority, options)
 
     def records(self, job_id: str) -> list[SceneRecord]:
         """Every scene of a job as stored, in order."""
@@ -113,6 +128,7 @@ class VideoGenerator:
             "states": dict(Counter(r.state.value for r in records)),
             "expected_completion": forecast.completion(etas),
             "backlog": self.store.backlog_length(),
+            "cost": self.job_cost(job_id, records),
             "scenes": [
                 {
                     "id": r.id,
@@ -227,7 +243,36 @@ class VideoGenerator:
             "total_queued_tasks": sum(s["queued_tasks"] for s in status.values()),
             "backlog": self.store.backlog_length(),
             "backends": backends,
+            "spend": self.spend(),
         }
+
+    def spend(self) -> dict[str, Any]:
+        """Money (USD): reserved, settled, held for ambiguous submits and saved against the
+        default strategy, for everything and each backend, over all time, today and this
+        month (UTC), with the budgets and how much of each is used."""
+        names = list(self.settings.video_generation.backends)
+        now = time.time()
+        books = self.store.ledgers(spend.scopes_to_read(names, now))
+        return spend.report(books, self.settings.video_generation, names, now)
+
+    def job_cost(self, job_id: str, records: list[SceneRecord] | None = None) -> dict[str, Any]:
+        """A job's money: its ledger (reserved, settled, held, saved), its budget, and the
+        estimate of the whole job (settled and reserved, plus the cheapest price of each
+        scene still waiting)."""
+        records = self.records(job_id) if records is None else records
+        book = self.store.ledgers([spend.job_scope(job_id)])[spend.job_scope(job_id)]
+        job = self.store.job(job_id) or {}
+        price = costs.prices(
+            self.settings.video_generation, self.pipeline.capabilities(), self.pipeline.job_times()
+        )
+        waiting = 0.0
+        for record in records:
+            if record.state is SceneState.PENDING and record.queue:
+                cls = ScClass.parse(record.queue)
+                waiting += min((price(b, cls) for b in cls.backends), default=0.0)
+        estimated = book["settled"] + book["reserved"] + waiting
+        budget = float(job["max_cost_usd"]) if "max_cost_usd" in job else None
+        return {**book, "estimated": round(estimated, 6), "budget_usd": budget}
 
 
 def result_summary(record: SceneRecord) -> dict[str, Any]:

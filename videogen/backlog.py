@@ -17,8 +17,26 @@ from . import lua
 from . import redis_keys as keys
 from .jobtimes import KEEP, JobTimes, decode_samples, encode_sample
 from .policy import Circuit
+from .pricing import to_micro
 from .scheduler import Pick, ScClass, Waiting, band_range
 from .shared_state import parse_circuit
+from .spend import Cap
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A scene a budget stopped from being bound (it stays at its place in the backlog)."""
+
+    scene_id: str
+    pick: Pick
+    name: str
+    """The budget: a :class:`videogen.spend.Cap` name, or ``job``."""
+    ledger: str
+    """The ledger's key."""
+    used: int
+    limit: int
+    cost: int
+    job_id: str
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class Snapshot:
     loads: dict[str, tuple[int, int]]
     times: JobTimes
     classes: list[str]
+    budget_full: dict[str, str]
+    """Backends (or ``all``) a budget stops for now -> why (:meth:`Backlog.stop_for_budget`)."""
 
 
 DISPATCH_FLAG_MS = 2000
@@ -63,13 +83,15 @@ class Backlog:
         pipe = self.r.pipeline(transaction=False)
         if starting:
             pipe.delete(keys.DISPATCH)
+        scopes = [*backends, "all"]
         pipe.mget([k for b in backends for k in (keys.health(b), keys.circuit(b))] or ["-"])
+        pipe.mget([keys.budget_full(s) for s in scopes])
         for b in backends:
             pipe.zcount(keys.lease(b), f"({now_ms}", "+inf")
             pipe.zcard(keys.queued(b))
             pipe.lrange(keys.job_times(b), 0, KEEP - 1)
         pipe.smembers(keys.BACKLOG)
-        shared, *rest = pipe.execute()[1 if starting else 0 :]
+        shared, full, *rest = pipe.execute()[1 if starting else 0 :]
         per = [rest[3 * i : 3 * i + 3] for i in range(len(backends))]
         return Snapshot(
             shared={
@@ -81,6 +103,7 @@ class Backlog:
                 {b: decode_samples(t) for b, (_, _, t) in zip(backends, per, strict=True)}, seeds
             ),
             classes=sorted(rest[-1]),
+            budget_full={s: why for s, why in zip(scopes, full, strict=True) if why},
         )
 
     def waiting(self, width: int, names: list[str] | None = None) -> list[Waiting]:
@@ -166,21 +189,43 @@ class Backlog:
             pipe.zadd(keys.backlog(name), {scene_id: score})
         pipe.execute()
 
-    def bind(self, picks: Sequence[Pick], caps: dict[str, int]) -> list[tuple[str, Pick]]:
-        """Bind each pick's best waiting scene to its backend if it still has a free slot
-        (atomic, see :data:`videogen.lua.DISPATCH`); returns each scene bound, with its pick."""
+    def bind(
+        self,
+        picks: Sequence[Pick],
+        caps: dict[str, int],
+        costs: Sequence[float] = (),
+        ledgers: dict[str, list[Cap]] | None = None,
+        baselines: Sequence[float] = (),
+    ) -> tuple[list[tuple[str, Pick]], list[Blocked]]:
+        """Bind each pick's best waiting scene to its backend if it still has a free slot,
+        reserving its cost (``costs``, per pick, in USD) on ``ledgers[backend]`` and its
+        job's, unless a budget would be passed (atomic, see :data:`videogen.lua.DISPATCH`);
+        ``baselines``: what the default strategy would be expected to pay (for the money
+        saved). Returns each scene bound, with its pick, and each a budget stopped."""
         if not picks:
-            return []
+            return [], []
         keys_: list[str] = [keys.VTIME]
-        args: list[Any] = [keys.scene(""), self.clock()]
-        for pick in picks:
+        args: list[Any] = [keys.scene(""), self.clock(), keys.job(""), keys.spend("")]
+        for i, pick in enumerate(picks):
             b = pick.backend
             keys_ += [keys.lease(b), keys.queued(b), keys.backlog(pick.cls.name)]
-            args += [b, caps[b], pick.reason, pick.cls.name]
+            caps_b = (ledgers or {}).get(b, [])
+            books = [[keys.spend(c.scope), c.limit, c.name] for c in caps_b]
+            cost = to_micro(costs[i]) if i < len(costs) else 0
+            base = to_micro(baselines[i]) if i < len(baselines) else cost
+            args += [b, caps[b], pick.reason, pick.cls.name, cost, json.dumps(books), base]
         flat = self._dispatch(keys=keys_, args=args)
-        return [
-            (scene_id, picks[int(i)]) for scene_id, i in zip(flat[::2], flat[1::2], strict=True)
-        ]
+        bound, blocked = [], []
+        for scene_id, i, over in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
+            if int(i) >= 0:
+                bound.append((scene_id, picks[int(i)]))
+            else:
+                info = json.loads(over)
+                blocked.append(
+                    Blocked(scene_id, picks[-1 - int(i)], info["name"], info["key"], info["used"],
+                            info["limit"], info["cost"], info["job"])
+                )  # fmt: skip
+        return bound, blocked
 
     # -- job times -------------------------------------------------------------------------
 

@@ -106,6 +106,25 @@ def _priority(ctx: click.Context, param: click.Parameter, value: str) -> int:
     show_default=True,
     help="-100..100: higher goes first; jobs of one priority share the backends.",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(["earliest_finish", "cheapest", "priority", "round_robin"]),
+    help="This job's strategy instead of the config's.",
+)
+@click.option(
+    "--deadline",
+    type=float,
+    metavar="SECONDS",
+    help="Every scene should be done this long after the submit (cheapest: spend more only "
+    "to meet it).",
+)
+@click.option("--max-cost", type=float, metavar="USD", help="The job's budget.")
+@click.option(
+    "--max-cost-per-second",
+    type=float,
+    metavar="USD",
+    help="Skip backends dearer than this per output second.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @config_option
 @click.pass_context
@@ -116,11 +135,17 @@ def submit_command(
     wait: bool,
     timeout: float | None,
     priority: int,
+    strategy: str | None,
+    deadline: float | None,
+    max_cost: float | None,
+    max_cost_per_second: float | None,
     as_json: bool,
 ) -> None:
     """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
 
-    Nothing is enqueued unless every scene is valid and some enabled backend can take it.
+    Nothing is enqueued unless every scene is valid and some enabled backend can take it
+    (within --max-cost-per-second). A scene whose cost would take spend past a budget
+    (--max-cost, or the config's) fails naming it (or waits: `on_budget: wait`).
     With --wait, a terminal shows a live view (a bar with the ETA, the running scenes);
     other output gets a line per scene state change and a job summary every 10 s.
     """
@@ -132,7 +157,14 @@ def submit_command(
         raise click.ClickException(str(error)) from None
     generator = _generator(ctx)
     try:
-        job_id = generator.submit(scenes, priority=priority)
+        job_id = generator.submit(
+            scenes,
+            priority=priority,
+            strategy=strategy,
+            deadline=deadline,
+            max_cost_usd=max_cost,
+            max_cost_per_second=max_cost_per_second,
+        )
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
     if not wait:
@@ -200,12 +232,23 @@ def _print_status(generator: Any, forecast: dict[str, Any], records: list[SceneR
 
     job, now = JobView.of(forecast), time.time()
     click.echo(job_line(job, now))
+    cost = forecast["cost"]
+    budget = f" of a ${cost['budget_usd']:.2f} budget" if cost["budget_usd"] else ""
+    held = f", held ${cost['held']:.2f}" if cost["held"] else ""
+    click.echo(
+        f"  cost: estimated ${cost['estimated']:.2f}{budget}; settled ${cost['settled']:.2f}, "
+        f"reserved ${cost['reserved']:.2f}{held}"
+    )
     for scene, record in zip(job.scenes, records, strict=True):
         click.echo(f"  {scene_line(scene, now)}")
         for attempt in generator.store.attempts(record.id):
             click.echo(f"      tried {attempt['backend']}: {attempt['error']}")
         if record.result:
             click.echo(f"      file: {record.result['video_path']}")
+        if record.spent:
+            click.echo(f"      cost: ${record.spent / 1e6:.2f}")
+        if record.blocked and not record.finished:
+            click.echo(f"      waiting: {record.blocked}")
 
 
 @click.command()
@@ -251,7 +294,8 @@ def _age(checked_at: float | None) -> str:
 @click.pass_context
 @_client
 def stats_command(ctx: click.Context, as_json: bool) -> None:
-    """Per-backend statistics: success rate, latency, errors, retries, failovers, cost."""
+    """Per-backend statistics: success rate, latency, errors, retries, failovers, and money
+    (settled, reserved, budgets, saved) per UTC day, month and all time."""
     stats = _generator(ctx).get_statistics()
     if as_json:
         _dump(stats)
@@ -270,5 +314,26 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"  {name:<7} ok {s['succeeded']:>4}  failed {s['failed']:>3}  rate {rate:>4}  "
             f"latency {latency:>7}  errors {s['errors']}  retries {s['retries']}  "
-            f"failovers {s['failovers']}  ~${s['estimated_cost_usd']:.2f}  job time {learned}"
+            f"failovers {s['failovers']}  job time {learned}"
         )
+    _print_spend(stats["spend"])
+
+
+def _money(row: dict[str, Any]) -> str:
+    text = f"settled ${row.get('settled', 0):.2f}, reserved ${row.get('reserved', 0):.2f}"
+    if row.get("held"):
+        text += f" (held for ambiguous submits ${row['held']:.2f})"
+    if row.get("budget_usd"):
+        text += f", budget ${row['budget_usd']:.2f} ({row['used_fraction']:.0%} used)"
+    return text
+
+
+def _print_spend(spend: dict[str, Any]) -> None:
+    """Money per period: everything, then each backend (USD; periods are UTC)."""
+    total = spend["all"]
+    click.echo(f"spend, all backends: saved ${total['total'].get('saved', 0):.2f} against "
+               "the default strategy (earliest finish)")  # fmt: skip
+    for period in ("day", "month", "total"):
+        click.echo(f"  {total[period]['period']:<10} {_money(total[period])}")
+    for name, rows in spend["backends"].items():
+        click.echo(f"  {name:<7} today {_money(rows['day'])}; all time {_money(rows['total'])}")

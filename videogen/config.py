@@ -13,10 +13,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES
 from .errors import ConfigError
+from .pricing import Pricing
 
 DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "svd": {"priority": 1, "max_concurrent_tasks": 2},
@@ -37,6 +38,44 @@ class Strategy(StrEnum):
     """Each scene where it finishes soonest, by learned job times (minimises makespan)."""
     LEAST_LOADED = "least_loaded"
     """The original design's name for load balancing: now the same as ``earliest_finish``."""
+    CHEAPEST = "cheapest"
+    """The cheapest capable backend; a dearer one only when waiting for the cheaper ones
+    would miss the job's deadline (without a deadline: only when no cheaper one is up)."""
+
+
+class BudgetAction(StrEnum):
+    """What a scene does when reserving its estimate would take spend past a budget."""
+
+    FAIL = "fail"
+    """Fail at once, with the budget's name and figures as the reason."""
+    WAIT = "wait"
+    """Wait in the backlog (another backend may take it, spend may be released, the period
+    may end); it fails with the budget's name after ``route_wait_limit``."""
+
+
+class Budget(BaseModel):
+    """Caps on spend per UTC period (estimates reserved plus costs settled)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_usd: float | None = Field(default=None, gt=0)
+    monthly_usd: float | None = Field(default=None, gt=0)
+
+
+class JobOptions(BaseModel):
+    """What a job may ask for itself, beside its priority (``submit`` options, the API)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Strategy | None = None
+    """Overrides the config's strategy for this job's scenes."""
+    deadline: float | None = Field(default=None, gt=0)
+    """Seconds from the submit by which every scene should be done; ``cheapest`` spends more
+    only to meet it."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """The job's budget: reserved plus spent never passes it."""
+    max_cost_per_second: float | None = Field(default=None, gt=0)
+    """Backends dearer than this (USD per output second) are skipped for the job."""
 
 
 class BackendSettings(BaseModel):
@@ -51,6 +90,8 @@ class BackendSettings(BaseModel):
     requires_key: ClassVar[bool] = True
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Keys holding file paths: relative ones are resolved against the config file's folder."""
+    gpu_usd_per_hour: ClassVar[float | None] = None
+    """A local GPU backend's default hourly cost (its jobs cost GPU time, not a list price)."""
 
     enabled: bool = True
     priority: int = Field(default=100, ge=0)
@@ -70,6 +111,10 @@ class BackendSettings(BaseModel):
     poll_interval: float = Field(default=5.0, gt=0)
     """Seconds between status polls (Runway: expect no update more often than every 5 s)."""
     max_download_bytes: int = Field(default=MAX_VIDEO_BYTES, gt=0)
+    pricing: Pricing = Field(default_factory=Pricing)
+    """Overrides of the backend's published prices (:mod:`videogen.pricing`)."""
+    budget: Budget = Field(default_factory=Budget)
+    """Caps on this backend's spend per UTC day and month."""
 
     key_source: str = Field(default="none", exclude=True)
     """Where the key came from (``env:FAL_KEY``, ``file``), or why there is none."""
@@ -122,6 +167,11 @@ class VideoGenerationSettings(BaseModel):
     circuit_failure_threshold: int = Field(default=3, ge=1)
     """Consecutive failures (jobs or probes) that stop routing to a backend."""
     circuit_cooldown: float = Field(default=30.0, ge=0)
+    budgets: Budget = Field(default_factory=Budget)
+    """Caps on all backends' spend together per UTC day and month."""
+    on_budget: BudgetAction = BudgetAction.FAIL
+    budget_alert_fraction: float = Field(default=0.8, gt=0, lt=1)
+    """A log line and a metric when a budget is this much used (and again when full)."""
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
 
     @property
@@ -222,3 +272,15 @@ class Settings(BaseModel):
         if missing:
             lines = [f"{name}: {why}" for name, why in missing.items()]
             raise ConfigError("enabled backends without an API key:\n  " + "\n  ".join(lines))
+
+
+def job_options(**values: Any) -> JobOptions:
+    """A job's options from keyword values (``None``: not set), or :class:`ConfigError`
+    naming each bad one (before anything is enqueued)."""
+    try:
+        return JobOptions.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ConfigError(f"invalid job options: {problems}") from None

@@ -26,7 +26,14 @@ class Holder(Protocol):
     @property
     def name(self) -> str: ...
 
-    def apply(self, event: Event, *, backlog: Any = None, **changes: Any) -> bool: ...
+    def apply(
+        self,
+        event: Event,
+        *,
+        backlog: Any = None,
+        failure: BackendError | None = None,
+        **changes: Any,
+    ) -> bool: ...
 
 
 def on_error(run: Holder, error: BackendError) -> None:
@@ -62,7 +69,7 @@ def on_error(run: Holder, error: BackendError) -> None:
             changes = changes_for(step, record, backend, ctx.clock())
         else:
             backlog = (target, record.rank or 0.0)
-    if run.apply(step.event, backlog=backlog, **changes):
+    if run.apply(step.event, backlog=backlog, failure=error, **changes):
         _FOLLOW_UP[step.event](ctx, record.id, backend, step)
 
 

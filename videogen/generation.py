@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import routing
+from . import costs, routing, spend
 from .backends.base import BaseVideoBackend
 from .context import Context
 from .errors import (
@@ -30,6 +30,7 @@ from .errors import (
 from .failures import on_error
 from .models import GenerationRequest, JobStatus, SceneState, VendorJob, VideoInfo
 from .record import SceneRecord
+from .spend import Settle
 from .states import Event
 from .store import new_token
 
@@ -62,7 +63,7 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
         run.execute()
     finally:
         run.release()
-        if run.freed and not run.handed_over:
+        if run.freed:
             _refill(ctx)
 
 
@@ -91,8 +92,9 @@ def _no_slot(ctx: Context, backend: str, record: SceneRecord) -> None:
         routing.fail(ctx, record.id, target, on=backend)
         return
     moved = ctx.store.apply(
-        record.id, Event.REROUTE, on=backend, backlog=(target, record.rank or 0.0), tried=tried
-    )
+        record.id, Event.REROUTE, on=backend, backlog=(target, record.rank or 0.0),
+        settle=(Settle.RELEASE, 0.0), tried=tried,
+    )  # fmt: skip
     if moved:
         log.info("scene %s: %s is full; back to the backlog", record.id, backend)
     ctx.ask_dispatch()
@@ -113,8 +115,10 @@ class Run:
     """This run created the vendor job (its time teaches the scheduler; a resumed one's
     would not)."""
     renewed: float = field(default_factory=time.monotonic)
-    handed_over: bool = False
-    """The slot went back when the vendor job ended and a router was asked to fill it."""
+    job: VendorJob | None = None
+    """The vendor job this run created or resumed (a try with one may be billed)."""
+    request: GenerationRequest | None = None
+    last_status: JobStatus | None = None
 
     @property
     def name(self) -> str:
@@ -132,21 +136,44 @@ class Run:
         except LeaseLostError:
             log.warning("scene %s: slot on %s taken over; leaving it", self.record.id, self.name)
 
-    def apply(self, event: Event, *, backlog: Any = None, **changes: Any) -> bool:
-        """Move the scene by ``event`` while this run holds its slot (giving it back)."""
+    def apply(
+        self,
+        event: Event,
+        *,
+        backlog: Any = None,
+        failure: BackendError | None = None,
+        **changes: Any,
+    ) -> bool:
+        """Move the scene by ``event`` while this run holds its slot (giving it back), and
+        resolve the try's reservation by how it ended (``failure``; a retry keeps it: the same
+        vendor job, or a new one in its place, runs on it)."""
+        settle = None
+        if event is not Event.RETRY:
+            what = spend.outcome(job_made=self.job is not None, ambiguous=False, error=failure)
+            settle = (what, self.cost() if what is Settle.SETTLE else 0.0)
         moved = self.ctx.store.apply(
-            self.record.id, event, on=self.name, token=self.token, backlog=backlog, **changes
-        )
+            self.record.id, event, on=self.name, token=self.token, backlog=backlog,
+            settle=settle, **changes,
+        )  # fmt: skip
         if moved is not None:
             self.released = True
             self.freed = event is not Event.RETRY
-            if event is Event.REROUTE:
-                self.handed_over = False  # the scene itself waits in the backlog now
         return moved is not None
 
     def release(self) -> None:
         if not self.released:
             self.freed = self.ctx.store.release_lease(self.name, self.record.id, self.token)
+
+    def cost(self) -> float:
+        """What this try is billed: the vendor's figure, else the price of what was asked
+        (negative: the reservation's amount, when what was asked is not known here)."""
+        request = self.request or self.record.request
+        if request is None:
+            return -1.0
+        seconds = self.ctx.clock() - (self.record.started_at or self.ctx.clock())
+        cfg = self.ctx.settings.backend(self.name)
+        billed = self.backend.billed_usd(self.last_status) if self.last_status else None
+        return costs.delivered_usd(cfg, self.backend.get_capabilities(), request, seconds, billed)
 
     def heartbeat(self) -> None:
         """Keep the slot while the vendor works; raises when another worker took it over."""
@@ -158,8 +185,8 @@ class Run:
         self.renewed = time.monotonic()
 
     def _run(self) -> None:
-        request = self.backend.prepare(self.record.spec)
-        job = self._vendor_job(request)
+        request = self.request = self.backend.prepare(self.record.spec)
+        job = self.job = self._vendor_job(request)
         try:
             status = self.backend.wait(
                 job,
@@ -170,17 +197,15 @@ class Run:
         except BackendError:
             self.backend.cancel_quietly(job)  # we give up on it: nobody must pay for it to run on
             raise
+        self.last_status = status
         self.vendor_done()
         self._finish(request, job, status)
 
     def vendor_done(self) -> None:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the
-        scene stays this run's: its token still guards every move) and a router is asked to
-        fill it, so the next scene's vendor job is created while this one downloads (on the
-        worker's spare thread). Asking costs one SET and at most one message, off the path."""
-        if self.ctx.store.release_lease(self.name, self.record.id, self.token):
-            self.handed_over = True
-            self.ctx.ask_dispatch()
+        scene stays this run's: its token still guards every move). The dispatch step that
+        fills it runs when the task ends, off the scene's own path to its file."""
+        self.ctx.store.release_lease(self.name, self.record.id, self.token)
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(

@@ -18,17 +18,37 @@ APPLY = (
 -- KEYS: scene hash, live set, lease zset of the guarded backend (or any key), backlog
 --       class zset (or any key).
 -- ARGV: event, scene id, guard backend ('' = any), guard lease token ('' = any),
---       backlog score ('' = none), number of fields to set n, then n name/value pairs,
---       then names to delete.
-local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease')
+--       backlog score ('' = none), settlement ('' = none, settle, release or keep),
+--       settled micro-dollars, number of fields to set n, then n name/value pairs, then
+--       names to delete.
+local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease', 'reserved')
 if not cur[1] then return false end
 if ARGV[3] ~= '' and cur[2] ~= ARGV[3] then return false end
 if ARGV[4] ~= '' and cur[3] ~= ARGV[4] then return false end
 local to = TABLE[cur[1] .. ':' .. ARGV[1]]
 if not to then return false end
-local n = tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], 'state', to, unpack(ARGV, 7, 6 + 2 * n))
-if #ARGV > 6 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 7 + 2 * n)) end
+local n = tonumber(ARGV[8])
+redis.call('HSET', KEYS[1], 'state', to, unpack(ARGV, 9, 8 + 2 * n))
+if #ARGV > 8 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 9 + 2 * n)) end
+if ARGV[6] ~= '' and cur[4] and cur[4] ~= '' then
+  local res = cjson.decode(cur[4])
+  local paid = tonumber(ARGV[7])
+  if paid < 0 then paid = res.usd end
+  for _, k in ipairs(res.keys) do
+    if ARGV[6] == 'keep' then
+      redis.call('HINCRBY', k, 'held', res.usd)
+    else
+      redis.call('HINCRBY', k, 'reserved', -res.usd)
+      if ARGV[6] == 'settle' then
+        redis.call('HINCRBY', k, 'settled', paid)
+        redis.call('HINCRBY', k, 'baseline', res.base or paid)
+      end
+    end
+  end
+  if ARGV[6] == 'settle' then redis.call('HINCRBY', KEYS[1], 'spent', paid) end
+  if ARGV[6] == 'keep' then redis.call('HINCRBY', KEYS[1], 'held', res.usd) end
+  redis.call('HSET', KEYS[1], 'reserved', '')
+end
 if TERMINAL[to] then redis.call('SREM', KEYS[2], ARGV[2]) end
 if ARGV[4] ~= '' and to ~= 'running' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 if cur[1] == 'routed' and to ~= 'routed' then
@@ -41,7 +61,8 @@ return to
 """Move a scene by an event, if the table allows it from its state now; a move away from
 running by the lease holder gives its slot back in the same step, a move away from routed
 gives back the slot it had reserved, and a move back to pending can put the scene into its
-backlog class in the same step."""
+backlog class in the same step; a settlement resolves the try's reservation on every ledger
+it was made on (:mod:`videogen.spend`), once."""
 
 _STARTABLE = "{" + ", ".join(f'["{s.value}"]=true' for s in sources(Event.START)) + "}"
 
@@ -129,16 +150,21 @@ DISPATCH = (
     _NOW_MS
     + """
 -- KEYS: vtime, then per pick: lease zset, queued zset, backlog class zset.
--- ARGV: scene key prefix, time (the caller's clock), then per pick: backend, cap, reason,
---       class name.
+-- ARGV: scene key prefix, time (the caller's clock), job key prefix, spend key prefix, then
+--       per pick: backend, cap, reason, class name, cost (micro-dollars), ledgers (JSON
+--       [[key, limit, name], ...]; limit 0: uncapped), the default strategy's expected cost.
 -- Binds each pick's best pending scene to its backend while the backend has a free slot
--- (live leases plus scenes sent but not started under its cap); returns {id, pick index, ...}.
+-- (live leases plus scenes sent but not started under its cap), reserving its cost on every
+-- ledger (the scene's job's too) unless a capped one would pass its budget. Returns
+-- {id, pick index, ...}; a scene a budget stops stays at its place and comes back as
+-- {id, -1 - pick index, JSON {name, used, limit, cost, job}}.
 local vtime = tonumber(redis.call('GET', KEYS[1]) or '0')
 local out = {}
 local picks = (#KEYS - 1) / 3
 for i = 0, picks - 1 do
   local lease, queued, class = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
-  local backend, cap = ARGV[3 + 4 * i], tonumber(ARGV[4 + 4 * i])
+  local a = 4 + 7 * i
+  local backend, cap, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 5])
   local used = redis.call('ZCOUNT', lease, '(' .. now, '+inf') + redis.call('ZCARD', queued)
   while used < cap do
     local head = redis.call('ZRANGE', class, 0, 0, 'WITHSCORES')
@@ -146,18 +172,48 @@ for i = 0, picks - 1 do
     local id = head[1]
     redis.call('ZREM', class, id)
     local key = ARGV[1] .. id
-    local cur = redis.call('HMGET', key, 'state', 'tried', 'queue')
-    if cur[1] == 'pending' and cur[3] == ARGV[6 + 4 * i] then
+    local cur = redis.call('HMGET', key, 'state', 'tried', 'queue', 'job_id')
+    if cur[1] == 'pending' and cur[3] == ARGV[a + 4] then
+      local ledgers = cjson.decode(ARGV[a + 6])
+      local limit = tonumber(redis.call('HGET', ARGV[3] .. cur[4], 'max_cost_micro') or '0')
+      ledgers[#ledgers + 1] = {ARGV[4] .. 'job:' .. cur[4], limit, 'job'}
+      local over = nil
+      for _, l in ipairs(ledgers) do
+        if l[2] > 0 then
+          local v = redis.call('HMGET', l[1], 'reserved', 'settled')
+          local spent = tonumber(v[1] or '0') + tonumber(v[2] or '0')
+          if spent + cost > l[2] then
+            over = {name = l[3], key = l[1], used = spent, limit = l[2], cost = cost,
+              job = cur[4]}
+            break
+          end
+        end
+      end
+      if over then
+        redis.call('ZADD', class, head[2], id)
+        out[#out + 1] = id
+        out[#out + 1] = -1 - i
+        out[#out + 1] = cjson.encode(over)
+        break
+      end
+      local names = {}
+      for _, l in ipairs(ledgers) do
+        redis.call('HINCRBY', l[1], 'reserved', cost)
+        names[#names + 1] = l[1]
+      end
       local tried = cjson.decode((cur[2] and cur[2] ~= '') and cur[2] or '[]')
       tried[#tried + 1] = backend
       redis.call('HSET', key, 'state', 'routed', 'backend', backend,
-        'route_reason', ARGV[5 + 4 * i], 'tried', cjson.encode(tried), 'retries', 0,
-        'deliveries', 0, 'queue', '', 'updated_at', ARGV[2])
+        'route_reason', ARGV[a + 3], 'tried', cjson.encode(tried), 'retries', 0,
+        'deliveries', 0, 'queue', '', 'blocked', '', 'updated_at', ARGV[2],
+        'reserved', cjson.encode({usd = cost, keys = names, backend = backend,
+          base = tonumber(ARGV[a + 7])}))
       redis.call('ZADD', queued, ARGV[2], id)
       local round = math.floor((tonumber(head[2]) % 35184372088832) / 16384)
       if round > vtime then vtime = round end
       out[#out + 1] = id
       out[#out + 1] = i
+      out[#out + 1] = ''
       break
     end
   end

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -18,6 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from . import spend
 from .config import Settings
 from .models import DEFAULT_DURATION
 from .policy import CircuitPolicy, is_open
@@ -51,6 +53,41 @@ class PipelineCollector(Collector):
         yield from self._scheduler(names)
         yield from self._counters(names)
         yield self._latency(names)
+        yield from self._money(names)
+
+    def _money(self, names: list[str]) -> Iterator[Metric]:
+        """Spend per ledger and period, each budget's used fraction (alert at the config's
+        ``budget_alert_fraction`` and at 1), and the money saved."""
+        now = self.clock()
+        vg = self.settings.video_generation
+        books = self.store.ledgers(spend.scopes_to_read(names, now))
+        report = spend.report(books, vg, names, now)
+        money = GaugeMetricFamily(
+            "videogen_spend_usd",
+            "Spend (USD): reserved (estimates of bound scenes), settled (billed), held "
+            "(ambiguous submits), per backend (or all) and period (total, UTC day, UTC month)",
+            labels=["backend", "period", "kind"],
+        )
+        used = GaugeMetricFamily(
+            "videogen_budget_used_ratio",
+            "Reserved plus settled over the budget, per budget set (alert at "
+            f"{vg.budget_alert_fraction:g} and at 1)",
+            labels=["backend", "period"],
+        )
+        saved = GaugeMetricFamily(
+            "videogen_saved_usd",
+            "Settled scenes' expected cost under the default strategy, less what they cost",
+            labels=["backend"],
+        )
+        tables: dict[str, Any] = {"all": report["all"], **report["backends"]}
+        for backend, rows in tables.items():
+            for period, row in rows.items():
+                for kind in ("reserved", "settled", "held"):
+                    money.add_metric([backend, period, kind], row.get(kind, 0.0))
+                if "used_fraction" in row:
+                    used.add_metric([backend, period], row["used_fraction"])
+            saved.add_metric([backend], rows["total"].get("saved", 0.0))
+        yield from (money, used, saved)
 
     def _gauges(self, names: list[str]) -> Iterator[Metric]:
         in_flight = GaugeMetricFamily(

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import generation, probes, recovery, routing
 from .capabilities import Capabilities
+from .config import JobOptions
 from .context import Context, Dispatcher
 from .models import Scene
 
@@ -35,8 +36,9 @@ class Pipeline(Context):
         scenes: list[Scene],
         capabilities: dict[str, Capabilities] | None = None,
         priority: int = 0,
+        options: JobOptions | None = None,
     ) -> str:
-        return routing.submit(self, scenes, capabilities, priority)
+        return routing.submit(self, scenes, capabilities, priority, options)
 
     def dispatch_waiting(self) -> list[tuple[str, str]]:
         return routing.dispatch(self)

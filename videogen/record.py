@@ -55,6 +55,17 @@ class SceneRecord:
     lease: str | None = None
     """The token of the worker holding its slot."""
     result: dict[str, Any] | None = None
+    policy: str | None = None
+    """Its job's scheduling options (:class:`videogen.scheduler.Policy`), when not the
+    config's."""
+    reserved: dict[str, Any] | None = None
+    """The current try's reservation: ``usd`` (micro-dollars) on the ledgers ``keys``."""
+    spent: int = 0
+    """Micro-dollars settled for it so far (every billed try, on any backend)."""
+    held: int = 0
+    """Micro-dollars kept reserved for tries whose submit was ambiguous."""
+    blocked: str | None = None
+    """Why it waits although a backend is free: the budget that stops it."""
 
     @property
     def finished(self) -> bool:
@@ -77,13 +88,19 @@ class SceneRecord:
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["state"] = self.state.value
         out.pop("lease", None)
+        reserved = out.pop("reserved", None)
+        out["cost"] = {
+            "reserved_usd": reserved["usd"] / 1e6 if reserved else 0.0,
+            "spent_usd": out.pop("spent", 0) / 1e6,
+            "held_usd": out.pop("held", 0) / 1e6,
+        }
         return out
 
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
-_INTS = ("index", "retries", "deliveries", "failures")
+_INTS = ("index", "retries", "deliveries", "failures", "spent", "held")
 _FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank")
-_JSON = ("tried", "result")
+_JSON = ("tried", "result", "reserved")
 
 
 def decode(data: Mapping[str, str]) -> SceneRecord:
@@ -135,6 +152,7 @@ def new_record(
     *,
     queue: str | None = None,
     rank: float | None = None,
+    policy: str | None = None,
 ) -> SceneRecord:
     """A scene as submitted: pending (in backlog class ``queue`` at ``rank``), never tried."""
     return SceneRecord(
@@ -147,6 +165,7 @@ def new_record(
         updated_at=now,
         queue=queue,
         rank=rank,
+        policy=policy,
     )
 
 

@@ -14,7 +14,7 @@ from .constants import backend_queue
 from .context import Context
 from .models import SceneState
 from .record import SceneRecord
-from .scheduler import ScClass, available, class_of
+from .scheduler import ScClass, available
 
 log = logging.getLogger("videogen")
 
@@ -73,7 +73,7 @@ def _requeue_missing(ctx: Context, pending: list[SceneRecord]) -> int:
     missing = [r for r, there in zip(pending, present, strict=True) if not there]
     back = []
     for record in missing:
-        cls = class_of(record.spec, ctx.capabilities(), frozenset(record.tried))
+        cls = routing.class_for(ctx, record, record.tried)
         if cls is None:
             routing.fail(ctx, record.id, "no backend left that can take it")
             continue
@@ -115,6 +115,8 @@ def _fail_stranded(ctx: Context) -> int:
             reason = f"no backend can take it: {why}; gave up after waiting {waited:.0f} s"
             if not enabled:
                 reason = f"no backend can take it: {', '.join(cls.backends)} not enabled"
+            if record.blocked:
+                reason = f"{record.blocked}; gave up after waiting {waited:.0f} s"
             failed += routing.fail(ctx, record.id, reason)
     return failed
 

@@ -93,3 +93,20 @@ def backlog(class_name: str) -> str:
 def job_times(backend: str) -> str:
     """List: the backend's latest finished jobs, ``duration:seconds``, newest first."""
     return f"{PREFIX}jobtime:{backend}"
+
+
+def spend(scope: str) -> str:
+    """Hash: one spend ledger (``reserved``, ``settled``, ``held`` micro-dollars) of a job,
+    a backend or everything, over all time or one UTC period (:mod:`videogen.spend`)."""
+    return f"{PREFIX}spend:{scope}"
+
+
+def budget_alert(scope: str, level: int) -> str:
+    """Flag: the alert for ``level`` % of a budget's period was given (set once)."""
+    return f"{PREFIX}alert:{scope}:{level}"
+
+
+def budget_full(scope: str) -> str:
+    """String with a TTL: a budget stops new work on ``scope`` (a backend, or ``all``) for a
+    while; the value says which and why."""
+    return f"{PREFIX}budgetfull:{scope}"

@@ -24,6 +24,11 @@ def _label(index: int, item: Any) -> str:
     return f"scene {index + 1}" + (f" ({name})" if isinstance(name, str) and name else "")
 
 
+def scene_label(index: int, scene: Scene) -> str:
+    """How a scene of a file is named to people: ``scene 3 (its id)``."""
+    return _label(index, {"id": scene.id})
+
+
 def _items(data: Any) -> list[Any]:
     if isinstance(data, dict) and "scenes" in data:
         data = data["scenes"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .capabilities import Capabilities, can_take
@@ -28,7 +28,7 @@ from .config import Strategy
 from .errors import InvalidPriorityError
 from .fluid import plan_shares
 from .jobtimes import JobTimes
-from .models import Scene
+from .models import Mode, Scene, Size
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
 _ROUND_BITS, _SEQ_BITS = 31, 14
@@ -80,39 +80,113 @@ class BackendView:
     queued: int
     """Scenes sent to it and not started yet (each holds a slot)."""
     caps: Capabilities
+    over_budget: str | None = None
+    """Why a budget stops new work on it for now (:mod:`videogen.spend`)."""
 
 
 # -- backlog classes --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Policy:
+    """A job's own scheduling options, kept with each of its scenes (and in their class, so
+    that scenes with different options are never interchangeable)."""
+
+    strategy: Strategy | None = None
+    """Overrides the config's strategy for this job."""
+    deadline_at: float | None = None
+    """When every scene should be done (epoch seconds): ``cheapest`` spills over to dearer
+    backends only to meet it."""
+    max_usd_per_second: float | None = None
+    """Backends dearer than this per output second are never used for the job."""
+
+    @property
+    def tag(self) -> str:
+        parts = []
+        if self.strategy is not None:
+            parts.append(f"s={self.strategy.value}")
+        if self.deadline_at is not None:
+            parts.append(f"d={int(self.deadline_at)}")
+        if self.max_usd_per_second is not None:
+            parts.append(f"p={self.max_usd_per_second:g}")
+        return ";".join(parts)
+
+    @classmethod
+    def parse(cls, tag: str | None) -> Policy:
+        values = dict(part.split("=", 1) for part in (tag or "").split(";") if "=" in part)
+        return cls(
+            strategy=Strategy(values["s"]) if "s" in values else None,
+            deadline_at=float(values["d"]) if "d" in values else None,
+            max_usd_per_second=float(values["p"]) if "p" in values else None,
+        )
+
+
+def shape_of(spec: Scene) -> str:
+    """What a scene's price depends on besides its duration and backend: its mode and the
+    frame size or aspect it asks for (``t``, ``i1920x1080``, ``ta0.5625``)."""
+    mode = "i" if spec.has_image else "t"
+    if spec.requested_size is not None:
+        return f"{mode}{spec.requested_size.width}x{spec.requested_size.height}"
+    aspect = spec.requested_aspect
+    return f"{mode}a{aspect:.4f}" if aspect is not None else mode
+
+
+def parse_shape(shape: str) -> tuple[Mode, Size | None, float | None]:
+    """``(mode, size, aspect)`` of a :func:`shape_of` token (``""``: text, no shape)."""
+    mode = Mode.IMAGE_TO_VIDEO if shape.startswith("i") else Mode.TEXT_TO_VIDEO
+    rest = shape[1:]
+    if rest.startswith("a"):
+        return mode, None, float(rest[1:])
+    if "x" in rest:
+        width, height = rest.split("x")
+        return mode, Size(int(width), int(height)), None
+    return mode, None, None
+
+
 @dataclass(frozen=True, order=True)
 class ScClass:
-    """Scenes that may go to the same backends and ask for the same duration."""
+    """Scenes that may go to the same backends, ask for the same duration and shape (so cost
+    the same on each backend), and share their job's options."""
 
     backends: tuple[str, ...]
     duration: float
+    shape: str = ""
+    policy: str = ""
 
     @property
     def name(self) -> str:
-        return f"{','.join(self.backends)}:{self.duration:g}"
+        name = f"{','.join(self.backends)}:{self.duration:g}:{self.shape}"
+        return f"{name}:{self.policy}" if self.policy else name
 
     @classmethod
     def parse(cls, name: str) -> ScClass:
-        backends, _, duration = name.rpartition(":")
-        return cls(tuple(backends.split(",")) if backends else (), float(duration))
+        parts = name.split(":")
+        backends, duration = parts[0], parts[1]
+        shape = parts[2] if len(parts) > 2 else ""
+        policy = parts[3] if len(parts) > 3 else ""
+        return cls(tuple(backends.split(",")) if backends else (), float(duration), shape, policy)
 
     @classmethod
-    def of(cls, backends: Iterable[str], duration: float) -> ScClass:
-        return cls(tuple(sorted(set(backends))), float(duration))
+    def of(
+        cls, backends: Iterable[str], duration: float, shape: str = "", policy: str = ""
+    ) -> ScClass:
+        return cls(tuple(sorted(set(backends))), float(duration), shape, policy)
 
 
 def class_of(
-    spec: Scene, caps: Mapping[str, Capabilities], tried: frozenset[str] = frozenset()
+    spec: Scene,
+    caps: Mapping[str, Capabilities],
+    tried: frozenset[str] = frozenset(),
+    policy: str = "",
+    too_dear: Callable[[str, ScClass], bool] | None = None,
 ) -> ScClass | None:
-    """A scene's backlog class: the enabled backends (``caps``) that can take it and were not
-    tried for it, and its duration; ``None`` when there are none."""
+    """A scene's backlog class: the enabled backends (``caps``) that can take it, were not
+    tried for it and are not ``too_dear`` for its job; ``None`` when there are none."""
     names = [n for n, c in caps.items() if n not in tried and can_take(n, c, spec) is None]
-    return ScClass.of(names, spec.duration) if names else None
+    probe = ScClass.of(names, spec.duration, shape_of(spec), policy)
+    if too_dear is not None:
+        names = [n for n in names if not too_dear(n, probe)]
+    return ScClass.of(names, spec.duration, probe.shape, policy) if names else None
 
 
 @dataclass
@@ -130,6 +204,10 @@ class Waiting:
 # -- the dispatch plan ------------------------------------------------------------------------
 
 
+Prices = Callable[[str, ScClass], float]
+"""A scene of a class's price on a backend, in USD (:func:`videogen.costs.prices`)."""
+
+
 @dataclass(frozen=True)
 class Pick:
     """Bind the best waiting scene of ``cls`` to ``backend``, because ``reason``."""
@@ -140,7 +218,7 @@ class Pick:
 
 
 def available(view: BackendView) -> bool:
-    return view.enabled and view.healthy and not view.circuit_open
+    return view.enabled and view.healthy and not view.circuit_open and not view.over_budget
 
 
 def free_slots(view: BackendView) -> int:
@@ -161,11 +239,22 @@ class _Pass:
     """The fluid plan over the best priority band: scenes of each class per backend."""
     top: float = 0.0
     """The best priority band's scores start here (shares are for scenes in it)."""
+    prices: Prices | None = None
+    now: float = 0.0
 
     @classmethod
-    def start(cls, views: Iterable[BackendView], waiting: list[Waiting], times: JobTimes) -> _Pass:
+    def start(
+        cls,
+        views: Iterable[BackendView],
+        waiting: list[Waiting],
+        times: JobTimes,
+        prices: Prices | None = None,
+        now: float = 0.0,
+    ) -> _Pass:
         up = {v.name: v for v in views if available(v)}
         state = cls(
+            prices=prices,
+            now=now,
             views=up,
             waiting=waiting,
             times=times,
@@ -246,14 +335,20 @@ def plan(
     times: JobTimes,
     strategy: Strategy,
     turn: int = 0,
+    *,
+    prices: Prices | None = None,
+    now: float = 0.0,
 ) -> list[Pick]:
-    """Which class each free slot takes now, scenes in backlog order.
+    """Which class each free slot takes now, scenes in backlog order; a class whose job
+    chose a strategy (:class:`Policy`) uses it instead of ``strategy``.
 
     ``earliest_finish`` (also ``least_loaded``): each waiting scene goes to the free backend
     that finishes it soonest, unless it would finish sooner by waiting for a busy faster one
     (:meth:`_Pass.worth_it`). ``priority``: the best-priority free backend (spill-over only
-    when better ones are full). ``round_robin``: free backends in turn."""
-    state = _Pass.start(views, waiting, times)
+    when better ones are full). ``round_robin``: free backends in turn. ``cheapest``
+    (:func:`_cheapest`): the cheapest free backend unless a cheaper busy one will be free in
+    time for the job's deadline."""
+    state = _Pass.start(views, waiting, times, prices, now)
     heap = [(w.heads[0], 0, w.cls.name, w) for w in waiting if w.heads and w.count > 0]
     heapq.heapify(heap)
     picks: list[Pick] = []
@@ -285,6 +380,10 @@ def _choose(
     if not free:
         return None
     views = state.views
+    policy = Policy.parse(c.policy)
+    strategy = policy.strategy or strategy
+    if strategy is Strategy.CHEAPEST:
+        return _cheapest(state, c, free, policy.deadline_at)
     if strategy is Strategy.PRIORITY:
         best = min(free, key=lambda b: (views[b].priority, b))
         return best, f"priority {views[best].priority}, the best with a free slot"
@@ -303,4 +402,31 @@ def _choose(
         ok, why = state.worth_it(backend, c)
         if ok:
             return backend, f"earliest finish: {why}"
+    return None
+
+
+def _cheapest(
+    state: _Pass, c: ScClass, free: list[str], deadline_at: float | None
+) -> tuple[str, str] | None:
+    """The cheapest free backend, when no busy backend is cheaper; else a dearer free one
+    only when the cheaper ones, busy with what waits for them, would not finish this scene
+    by the deadline (without one, never: the scene waits for a cheaper backend, unless none
+    is up)."""
+    price = state.prices or (lambda backend, cls: 0.0)
+    cost = {b: price(b, c) for b in state.usable(c)}
+    for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
+        cheaper = {b for b in state.usable(c) if cost[b] < cost[backend]}
+        if not cheaper:
+            return backend, f"cheapest: ${cost[backend]:.3f}"
+        if deadline_at is None:
+            return None
+        drain = state.drain(cheaper, c.duration, backend)
+        soonest = min(state.times.seconds(b, c.duration) for b in cheaper)
+        late_by = state.now + drain + soonest - deadline_at
+        if late_by <= 0:
+            return None  # the cheaper ones will be free in time: wait for them
+        return backend, (
+            f"${cost[backend]:.3f}: the cheaper backends would finish it "
+            f"{late_by:.0f} s after the deadline"
+        )
     return None

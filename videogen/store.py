@@ -26,18 +26,22 @@ import redis
 from . import lua
 from . import redis_keys as keys
 from .backlog import Backlog
+from .config import JobOptions
 from .errors import StoreUnavailableError
+from .ledgers import Ledgers
 from .models import Scene, SceneState
+from .pricing import to_micro
 from .record import SceneRecord, decode, encode, initial_fields, new_record, replace
 from .redis_conn import connect
 from .scheduler import ScClass, rank
 from .shared_state import SharedState
+from .spend import Settle
 from .states import Event
 
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState, Backlog):
+class Store(SharedState, Backlog, Ledgers):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's."""
@@ -70,21 +74,35 @@ class Store(SharedState, Backlog):
     # -- jobs and scenes -------------------------------------------------------------------
 
     def create_job(
-        self, job_id: str, scenes: list[Scene], classes: list[ScClass], priority: int = 0
+        self,
+        job_id: str,
+        scenes: list[Scene],
+        classes: list[ScClass],
+        priority: int = 0,
+        options: JobOptions | None = None,
+        policy: str = "",
     ) -> list[str]:
         """Store a job and its scenes, each waiting in its backlog class, in one transaction;
-        returns the scene ids."""
+        returns the scene ids. ``options`` are kept on the job (its budget where the dispatch
+        script reads it), ``policy`` on each scene (to class it again after a fail-over)."""
         now = self.clock()
         first_round, seq = self.next_job_rounds()
         ids = [f"{job_id}-{i:03d}" for i in range(len(scenes))]
         pipe = self.r.pipeline(transaction=True)
-        job = {"id": job_id, "created_at": now, "scenes": len(ids), "priority": priority}
+        job: dict[str, Any] = {"id": job_id, "created_at": now, "scenes": len(ids)}
+        job["priority"] = priority
+        opts = (options or JobOptions()).model_dump(mode="json", exclude_none=True)
+        job.update(opts)
+        if "max_cost_usd" in opts:
+            job["max_cost_micro"] = to_micro(opts["max_cost_usd"])
         pipe.hset(keys.job(job_id), mapping=job)
         pipe.zadd(keys.JOBS, {job_id: now})
         pipe.sadd(keys.BACKLOG, *{c.name for c in classes})
         for index, (scene_id, spec, c) in enumerate(zip(ids, scenes, classes, strict=True)):
             score = rank(priority, first_round + index, seq)
-            record = new_record(scene_id, job_id, index, spec, now, queue=c.name, rank=score)
+            record = new_record(
+                scene_id, job_id, index, spec, now, queue=c.name, rank=score, policy=policy or None
+            )
             pipe.hset(keys.scene(scene_id), mapping=initial_fields(record))
             pipe.zadd(keys.backlog(c.name), {scene_id: score})
         pipe.rpush(keys.job_scenes(job_id), *ids)
@@ -130,6 +148,7 @@ class Store(SharedState, Backlog):
         token: str = "",
         drop: Iterable[str] = (),
         backlog: tuple[ScClass, float] | None = None,
+        settle: tuple[Settle, float] | None = None,
         **changes: Any,
     ) -> SceneState | None:
         """Move a scene by ``event`` if the state machine allows it from its state now, and
@@ -139,7 +158,8 @@ class Store(SharedState, Backlog):
         token holds its slot; a move that leaves running then gives the slot back.
         ``drop``: fields removed with the move (working fields a finished scene no longer
         needs). ``backlog``: ``(class, rank)`` a move back to pending waits in, entered in
-        the same step."""
+        the same step. ``settle``: ``(what, usd)``, how the try's reservation ends, in the
+        same step (:mod:`videogen.spend`)."""
         if token:
             if not on:
                 raise ValueError("a lease guard needs the backend it is on")
@@ -153,7 +173,8 @@ class Store(SharedState, Backlog):
             queue_key = keys.backlog(cls.name)
             self.r.sadd(keys.BACKLOG, cls.name)
         sets = encode(changes)
-        args: list[Any] = [event.value, scene_id, on, token, score, len(sets)]
+        what, usd = settle if settle is not None else ("", 0.0)
+        args: list[Any] = [event.value, scene_id, on, token, score, what, to_micro(usd), len(sets)]
         for name, value in sets.items():
             args += [name, value]
         args += list(drop)

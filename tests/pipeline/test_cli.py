@@ -270,14 +270,16 @@ def test_status_shows_each_waiting_scenes_place_and_expected_times(make_stack, t
         rf"job {first}: 0/9 done, 0 running, 9 waiting; backlog 11; ETA in [\w ]+ {CLOCK}",
         text[0],
     ), text[0]
-    for i, line in enumerate(text[1:]):
+    # nine 5-s text scenes at their cheapest backend's price (Pika: $0.20 a clip)
+    assert text[1] == "  cost: estimated $1.80; settled $0.00, reserved $0.00", text[1]
+    for i, line in enumerate(text[2:]):
         assert re.fullmatch(
             rf"  {first}-{i:03d} pending: place {i + 3} in the backlog; "
             rf"expected start (now|in [\w ]+) {CLOCK}, finish in [\w ]+ {CLOCK}",
             line,
         ), line
     assert "expected start in" in text[-1]
-    assert len(text) == 10
+    assert len(text) == 11
 
 
 @pytest.mark.parametrize(

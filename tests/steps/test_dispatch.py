@@ -17,7 +17,7 @@ from videogen.scheduler import Pick, ScClass
 from .conftest import BACKENDS
 
 SCENE = {"prompt": "a lighthouse at dawn", "duration": 5}
-TEXT = ScClass(("luma", "pika", "runway"), 5.0)
+TEXT = ScClass(("luma", "pika", "runway"), 5.0, "t")
 
 
 def shots(n: int, prefix: str = "shot") -> list[dict[str, object]]:
@@ -149,14 +149,14 @@ def test_a_job_submitted_later_starts_at_the_current_round(make_steps):
 def test_binding_is_exact_however_many_routers_dispatch_at_once(make_steps):
     steps = make_steps(only("runway", "luma"))
     ids = steps.submit(*shots(40))
-    both = ScClass(("luma", "runway"), 5.0)
+    both = ScClass(("luma", "runway"), 5.0, "t")
     assert steps.record(ids[0]).queue == both.name
     picks = [Pick(b, both, "test") for b in ("runway", "luma") for _ in range(10)]
     caps = {"runway": 3, "luma": 2}
     results: list[list[tuple[str, str]]] = []
 
     def router() -> None:
-        results.append([(s, p.backend) for s, p in steps.store.bind(picks, caps)])
+        results.append([(s, p.backend) for s, p in steps.store.bind(picks, caps)[0]])
 
     threads = [threading.Thread(target=router) for _ in range(8)]
     for thread in threads:
@@ -175,10 +175,10 @@ def test_a_stale_backlog_entry_is_dropped_not_bound(make_steps):
     steps = make_steps(only("runway"))
     first, second = steps.submit(*shots(2))
     steps.pipeline.dispatch_waiting()
-    runway = ScClass(("runway",), 5.0)
+    runway = ScClass(("runway",), 5.0, "t")
     steps.store.r.zadd(keys.backlog(runway.name), {first: 0})  # a duplicate entry
     steps.store.unmark_queued("runway", [first, second])
-    assert steps.store.bind([Pick("runway", runway, "t")], {"runway": 3}) == []
+    assert steps.store.bind([Pick("runway", runway, "t")], {"runway": 3}) == ([], [])
     assert steps.store.backlog_length() == 0
 
 

@@ -67,11 +67,13 @@ def test_rank_refuses_a_priority_out_of_range():
 
 def test_a_scene_class_is_its_capable_untried_backends_and_its_duration():
     caps = {"svd": IMAGE_ONLY, "runway": BOTH, "luma": BOTH}
-    assert class_of(Scene(prompt="x"), caps) == ScClass(("luma", "runway"), 5.0)
+    assert class_of(Scene(prompt="x"), caps) == ScClass(("luma", "runway"), 5.0, "t")
     image = Scene(prompt="x", image="f.png", duration=10)
-    assert class_of(image, caps, frozenset({"luma"})) == ScClass(("runway", "svd"), 10.0)
+    assert class_of(image, caps, frozenset({"luma"})) == ScClass(("runway", "svd"), 10.0, "i")
     assert class_of(Scene(prompt="x"), {"svd": IMAGE_ONLY}) is None
     assert ScClass.parse(ScClass(("a", "b"), 7.5).name) == ScClass(("a", "b"), 7.5)
+    full = ScClass(("a", "b"), 5.0, "i1920x1080", "s=cheapest;d=1800000100")
+    assert ScClass.parse(full.name) == full
 
 
 # -- learned job times ------------------------------------------------------------------------

@@ -248,6 +248,12 @@ class BaseVideoBackend(ABC):
             seconds=round(self._clock() - started, 3),
         )
 
+    def billed_usd(self, status: JobStatus) -> float | None:
+        """The vendor's own figure for a finished job, where its answer carries one (Kling's
+        units, DashScope's seconds...); ``None``: the estimate for what was asked is settled.
+        None of Runway, Luma, fal or ComfyUI reports a cost per job."""
+        return None
+
     def cancel_quietly(self, job: VendorJob) -> None:
         """Cancel, best effort: the error that made us give up is the one worth reporting."""
         try:

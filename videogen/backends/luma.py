@@ -26,7 +26,9 @@ from ..transport import field, json_object, send
 from .base import BaseVideoBackend, tolerate
 
 MODELS = {
-    # model: (durations offered, USD per million output pixels at 24 fps; vendor-apis.md §B.8)
+    # model: (durations offered, USD per million output pixels at 24 fps). Published prices
+    # as of 2026-11-29 (Comfy's pricing table for Luma, shared/vendor-apis.md §B.8 and
+    # vendor-apis-2.md §8.1: ray-2 720p ~ $0.142/s); override with backends.luma.pricing.
     "ray-2": ((5.0, 9.0), 0.0064),
     "ray-flash-2": ((5.0, 9.0), 0.0022),
     "ray-1-6": ((5.0,), 0.0032),

@@ -39,7 +39,9 @@ ASPECT_SIZES = {
 }
 RESOLUTIONS = {"720p": 720, "1080p": 1080}
 PRICES = ((5.0, 720, 0.20), (5.0, 1080, 0.45), (10.0, 720, 0.60), (10.0, 1080, 1.00))
-"""Pika v2.2 on fal, USD per clip (vendor-apis.md §C.3)."""
+"""Pika v2.2 on fal, USD per clip by (seconds, short side), as of 2026-11-29 (fal's model
+page and Comfy's table, ``shared/vendor-apis.md`` §C.3, vendor-apis-2.md §8.1: $0.04/s at
+720p for 5 s). Override with ``backends.pika.pricing``."""
 STATES = {
     "IN_QUEUE": JobState.QUEUED,
     "IN_PROGRESS": JobState.RUNNING,

@@ -36,7 +36,10 @@ class RunwayModel(NamedTuple):
     ratios: tuple[str, ...]
     durations: tuple[float, ...]
     usd_per_second: float
-    """1 credit = $0.01; gen4_turbo is 5 credits/s (vendor-apis.md §A.8; others 3P figures)."""
+    """Published price per output second, 1 credit = $0.01 (as of 2026-11-29: gen4_turbo 5
+    credits/s and gen4.5 12, docs.dev.runwayml.com/guides/pricing via LiteLLM 1.110.2's
+    catalogue; the Veo models' from the same catalogue; ``shared/vendor-apis-2.md`` §8.1).
+    Override with ``backends.runway.pricing``."""
 
 
 IMAGE_MODELS = {

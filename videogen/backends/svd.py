@@ -39,6 +39,10 @@ class SVDSettings(BackendSettings):
     requires_key: ClassVar[bool] = False
     """A local ComfyUI has no auth."""
     path_fields: ClassVar[tuple[str, ...]] = ("workflow", "text_workflow")
+    gpu_usd_per_hour: ClassVar[float | None] = 2.50
+    """A rented H100-class GPU (an example rate, ``shared/vendor-apis-2.md`` §8.1, 2026-11;
+    UNCONFIRMED): set ``pricing.usd_per_gpu_hour`` to your own (near 0 for an owned, idle GPU,
+    whose marginal cost is power)."""
 
     workflow: str = str(DEFAULT_SVD_WORKFLOW)
     """Image-to-video workflow template (ComfyUI API format, ``{{placeholders}}``); the one

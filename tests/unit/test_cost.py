@@ -1,0 +1,128 @@
+"""Prices, ledgers' outcomes and the cheapest strategy (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from videogen import spend
+from videogen.capabilities import Capabilities, ImageInput, ModeSpec
+from videogen.config import Strategy
+from videogen.errors import (
+    AmbiguousSubmitError,
+    GenerationFailedError,
+    InvalidOutputError,
+    RejectedInputError,
+)
+from videogen.jobtimes import JobTimes
+from videogen.models import Mode, Scene, Size
+from videogen.pricing import Pricing, by_resolution, clip_usd, resolution_label, shape_usd
+from videogen.scheduler import (
+    BackendView,
+    Policy,
+    ScClass,
+    Waiting,
+    parse_shape,
+    plan,
+    shape_of,
+)
+
+HD, FHD = Size(1280, 720), Size(1920, 1080)
+TABLE = ModeSpec(durations=(5.0, 10.0), sizes=(HD, FHD), price_table=((5.0, 720, 0.2),))
+PER_SECOND = ModeSpec(durations=(5.0,), sizes=(HD,), cost_per_second_usd=0.12)
+PER_MPX = ModeSpec(durations=(5.0,), sizes=(HD, FHD), cost_per_megapixel_usd=0.0064)
+
+
+def test_published_prices_per_second_per_clip_and_per_megapixel():
+    assert clip_usd(PER_SECOND, Pricing(), 5.0, HD) == pytest.approx(0.60)
+    assert clip_usd(TABLE, Pricing(), 5.0, HD) == pytest.approx(0.20)
+    # Luma's formula: $/Mpx x width x height x 24 fps x seconds
+    luma = 0.0064 * 1920 * 1080 * 24 * 5 / 1e6
+    assert clip_usd(PER_MPX, Pricing(), 5.0, FHD) == pytest.approx(luma, abs=1e-4)
+
+
+def test_config_overrides_win_and_add_fees_sound_and_input_video():
+    flat = Pricing(usd_per_second=0.02, usd_per_clip=0.01)
+    assert clip_usd(PER_SECOND, flat, 5.0, HD) == pytest.approx(0.11)
+    tiers = Pricing(usd_per_second_by_resolution={"720p": 0.05, "1080p": 0.09})
+    assert clip_usd(PER_MPX, tiers, 10.0, FHD) == pytest.approx(0.9)
+    assert by_resolution({"720p": 0.05, "1080p": 0.09}, Size(3840, 2160)) == 0.09  # the largest
+    extra = Pricing(audio_usd_per_second=0.1, input_video_usd_per_second=0.5)
+    assert clip_usd(PER_SECOND, extra, 5.0, HD, audio=True, input_video_seconds=2) == (
+        pytest.approx(0.6 + 0.5 + 1.0)
+    )
+    assert resolution_label(FHD) == "1080p" and resolution_label(Size(3840, 2160)) == "4k"
+
+
+def test_a_local_gpu_costs_its_hourly_rate_times_the_job_time():
+    free = ModeSpec(durations=(4.0,), sizes=(HD,))
+    assert clip_usd(free, Pricing(), 4.0, HD, gpu_usd_per_hour=3.6, gpu_seconds=60) == 0.06
+    own = Pricing(usd_per_gpu_hour=0.36)
+    assert clip_usd(free, own, 4.0, HD, gpu_usd_per_hour=3.6, gpu_seconds=60) == 0.006
+
+
+def test_a_shape_prices_the_scene_as_the_backend_would_fit_it():
+    caps = Capabilities(text=TABLE, image=PER_SECOND, prompt_max_chars=10,
+                        image_inputs=frozenset({ImageInput.DATA_URI}))  # fmt: skip
+    assert shape_usd(caps, Pricing(), Mode.TEXT_TO_VIDEO, 4.0, None, None) == pytest.approx(0.2)
+    assert shape_usd(caps, Pricing(), Mode.IMAGE_TO_VIDEO, 5.0, None, None) == pytest.approx(0.6)
+    for scene in (Scene(prompt="x"), Scene(prompt="x", image="a.png", resolution="1920x1080"),
+                  Scene(prompt="x", aspect_ratio="9:16")):  # fmt: skip
+        mode, size, aspect = parse_shape(shape_of(scene))
+        assert mode is (Mode.IMAGE_TO_VIDEO if scene.has_image else Mode.TEXT_TO_VIDEO)
+        assert size == scene.requested_size
+        assert aspect == (None if aspect is None else pytest.approx(scene.requested_aspect, 1e-3))
+
+
+@pytest.mark.parametrize(
+    ("job_made", "error", "expected"),
+    [
+        (True, None, spend.Settle.SETTLE),
+        (True, InvalidOutputError("x", "bad file"), spend.Settle.SETTLE),  # the vendor made it
+        (True, GenerationFailedError("x", "failed"), spend.Settle.RELEASE),
+        (False, RejectedInputError("x", "400"), spend.Settle.RELEASE),
+        (False, AmbiguousSubmitError("x", "timeout"), spend.Settle.KEEP),
+    ],
+)
+def test_what_a_try_owes_by_how_it_ended(job_made, error, expected):
+    assert spend.outcome(job_made=job_made, ambiguous=False, error=error) is expected
+
+
+def test_alert_levels_and_policy_tags():
+    assert spend.alert_levels(70, 100, 0.8) == []
+    assert spend.alert_levels(85, 100, 0.8) == [80]
+    assert spend.alert_levels(100, 100, 0.8) == [80, 100]
+    policy = Policy(Strategy.CHEAPEST, 1800000100.0, 0.05)
+    assert Policy.parse(policy.tag) == policy and Policy.parse("") == Policy()
+
+
+# -- the cheapest strategy --------------------------------------------------------------------
+
+SPEC = ModeSpec(durations=(5.0,), sizes=(HD,))
+CAPS = Capabilities(text=SPEC, image=None, prompt_max_chars=100)
+PRICES = {"cheap": 0.2, "dear": 0.6}
+
+
+def view(name, capacity=2, in_flight=0):
+    return BackendView(name, 1, True, True, False, capacity, in_flight, 0, CAPS)
+
+
+def cheapest(deadline_at=None, count=10, cheap_busy=0):
+    cls = ScClass(("cheap", "dear"), 5.0, "t", Policy(Strategy.CHEAPEST, deadline_at).tag)
+    views = [view("cheap", 2, cheap_busy), view("dear", 2)]
+    times = JobTimes({"cheap": [(5.0, 10.0)] * 5, "dear": [(5.0, 10.0)] * 5}, {})
+    backlog = [Waiting(cls, count, [float(i) for i in range(min(count, 4))])]
+    picks = plan(views, backlog, times, Strategy.EARLIEST_FINISH, now=1000.0,
+                 prices=lambda b, c: PRICES[b])  # fmt: skip
+    return [p.backend for p in picks]
+
+
+def test_cheapest_fills_the_cheap_backend_and_waits_for_it_without_a_deadline():
+    assert cheapest() == ["cheap", "cheap"]
+    assert cheapest(cheap_busy=2) == []  # the dear one stays idle: no deadline to meet
+
+
+def test_cheapest_spills_over_only_when_waiting_would_miss_the_deadline():
+    # 10 scenes of 10 s on 2 cheap slots: ~50 s to drain; a deadline in 200 s waits for it
+    assert cheapest(deadline_at=1200.0, cheap_busy=2) == []
+    assert cheapest(deadline_at=1030.0, cheap_busy=2) == ["dear", "dear"]
+    assert cheapest(deadline_at=1030.0) == ["cheap", "cheap", "dear", "dear"]
