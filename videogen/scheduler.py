@@ -290,16 +290,17 @@ class _Pass:
     def usable(self, c: ScClass) -> list[str]:
         return [b for b in c.backends if b in self.views]
 
-    def drain(self, others: set[str], duration: float, without: str) -> float:
-        """Seconds ``others`` (and the backends sharing their work, ``without`` the one
-        asking) need to start every waiting scene they could take: a fluid estimate, the
-        waiting scenes plus half of each busy slot, over their rate."""
+    def drain(self, others: set[str], duration: float, without: str, share: bool = True) -> float:
+        """Seconds ``others`` (and, with ``share``, the backends sharing their work,
+        ``without`` the one asking) need to start every waiting scene they could take: a
+        fluid estimate, the waiting scenes plus half of each busy slot, over their rate."""
         pool = set(others)
         waiting = 0
         for c, count in self.left.items():
             if others.intersection(c.backends):
                 waiting += count
-                pool.update(self.usable(c))
+                if share:
+                    pool.update(self.usable(c))
         pool.discard(without)
         rate = sum(self.views[b].capacity / self.times.seconds(b, duration) for b in pool)
         busy = sum(self.busy.get(b, 0) for b in pool) / 2
@@ -420,7 +421,8 @@ def _cheapest(
             return backend, f"cheapest: ${cost[backend]:.3f}"
         if deadline_at is None:
             return None
-        drain = state.drain(cheaper, c.duration, backend)
+        # only the cheaper ones: the dearer ones are what this scene would spill over to
+        drain = state.drain(cheaper, c.duration, backend, share=False)
         soonest = min(state.times.seconds(b, c.duration) for b in cheaper)
         late_by = state.now + drain + soonest - deadline_at
         if late_by <= 0:

@@ -120,6 +120,13 @@ def test_submit_status_health_stats_against_a_running_stack(make_stack, sandboxe
     text = videogen("--config", config, "stats", env=env).stdout
     assert "backlog: 0" in text and ("(from 1 jobs)" in text or "(from 2 jobs)" in text)
     assert sum(len(jobs_of(s)) for s in sandboxes.values()) == 2
+    # the money: what the two jobs settled, today and over all time, everywhere and per backend
+    settled = stats["spend"]["all"]["day"]["settled"]
+    assert settled > 0 and stats["spend"]["all"]["total"]["settled"] == settled
+    assert sum(s["cost"]["spent_usd"] for s in status["scenes"]) == pytest.approx(settled)
+    assert status["cost"]["settled"] == pytest.approx(settled) and status["cost"]["reserved"] == 0
+    assert f"settled ${settled:.2f}, reserved $0.00" in text
+    assert "saved $" in text and "against the default strategy" in text
 
 
 def test_submit_refuses_a_bad_file_before_enqueueing(make_stack, tmp_path):
@@ -300,4 +307,22 @@ def test_submit_refuses_a_bad_priority_before_enqueueing(make_stack, tmp_path, v
                    "--priority", value, env=env)  # fmt: skip
     assert out.returncode == 1  # like a bad scene file
     assert out.stderr.splitlines() == [f"Error: --priority: {why}"]
+    assert stack.generator().store.recent_jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        (["--max-cost-per-second", "0.001"], "every backend that can take it costs more than"),
+        (["--deadline", "0"], "invalid job options: deadline: Input should be greater than 0"),
+        (["--max-cost", "-1"], "invalid job options: max_cost_usd: Input should be greater than 0"),
+    ],
+)
+def test_submit_refuses_bad_cost_options_before_enqueueing(make_stack, tmp_path, options, why):
+    stack = make_stack()
+    stack.write_config()
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
+    scenes = scene_file(tmp_path / "scenes.json", 1)
+    out = videogen("--config", str(stack.config_path), "submit", str(scenes), *options, env=env)
+    assert out.returncode == 1 and why in out.stderr, out.stderr
     assert stack.generator().store.recent_jobs() == []

@@ -4,6 +4,8 @@ from. (`tests/pipeline/test_operate.py` scrapes them over HTTP from a running st
 
 from __future__ import annotations
 
+import pytest
+
 from videogen.jobtimes import MIN_SECONDS
 from videogen.metrics import PipelineCollector
 from videogen.models import DEFAULT_DURATION
@@ -43,3 +45,22 @@ def test_the_backlog_and_the_learned_job_times_are_gauges(steps):
         # The step clock stands still: a learned job takes 0 s (shown as the floor, a
         # millisecond), far from the seed.
         assert learned == (MIN_SECONDS if count else SEED), (name, count, learned)
+
+
+def test_spend_budget_use_and_savings_are_gauges(make_steps):
+    steps = make_steps(lambda vg: vg.update(budgets={"daily_usd": 2.0}))
+    steps.submit(*[{"prompt": f"shot {i}", "duration": DEFAULT_DURATION} for i in range(3)])
+    steps.run_all()
+    collector = PipelineCollector(steps.pipeline.settings, steps.store, clock=steps.clock)
+    samples = {
+        (s.name, s.labels.get("backend"), s.labels.get("period"), s.labels.get("kind")): s.value
+        for family in collector.collect()
+        for s in family.samples
+    }
+    settled = samples[("videogen_spend_usd", "all", "day", "settled")]
+    per_backend = sum(samples[("videogen_spend_usd", b, "day", "settled")] for b in BACKENDS)
+    assert settled > 0 and per_backend == pytest.approx(settled)
+    assert samples[("videogen_spend_usd", "all", "day", "reserved")] == 0
+    assert samples[("videogen_budget_used_ratio", "all", "day", None)] == round(settled / 2.0, 4)
+    assert ("videogen_budget_used_ratio", "runway", "day", None) not in samples  # no budget
+    assert samples[("videogen_saved_usd", "all", None, None)] >= 0
