@@ -290,17 +290,22 @@ class _Pass:
     def usable(self, c: ScClass) -> list[str]:
         return [b for b in c.backends if b in self.views]
 
-    def drain(self, others: set[str], duration: float, without: str, share: bool = True) -> float:
-        """Seconds ``others`` (and, with ``share``, the backends sharing their work,
-        ``without`` the one asking) need to start every waiting scene they could take: a
-        fluid estimate, the waiting scenes plus half of each busy slot, over their rate."""
+    def drain(
+        self,
+        others: set[str],
+        duration: float,
+        without: str,
+        sharing: Callable[[str, ScClass], bool] | None = None,
+    ) -> float:
+        """Seconds ``others`` and the backends sharing their work (those ``sharing`` admits;
+        never ``without``, the one asking) need to start every waiting scene they could take:
+        a fluid estimate, the waiting scenes plus half of each busy slot, over their rate."""
         pool = set(others)
         waiting = 0
         for c, count in self.left.items():
             if others.intersection(c.backends):
                 waiting += count
-                if share:
-                    pool.update(self.usable(c))
+                pool.update(b for b in self.usable(c) if sharing is None or sharing(b, c))
         pool.discard(without)
         rate = sum(self.views[b].capacity / self.times.seconds(b, duration) for b in pool)
         busy = sum(self.busy.get(b, 0) for b in pool) / 2
@@ -421,8 +426,7 @@ def _cheapest(
             return backend, f"cheapest: ${cost[backend]:.3f}"
         if deadline_at is None:
             return None
-        # only the cheaper ones: the dearer ones are what this scene would spill over to
-        drain = state.drain(cheaper, c.duration, backend, share=False)
+        drain = state.drain(cheaper, c.duration, backend, _cheaper_than(price, backend, c))
         soonest = min(state.times.seconds(b, c.duration) for b in cheaper)
         late_by = state.now + drain + soonest - deadline_at
         if late_by <= 0:
@@ -432,3 +436,16 @@ def _cheapest(
             f"{late_by:.0f} s after the deadline"
         )
     return None
+
+
+def _cheaper_than(price: Prices, backend: str, c: ScClass) -> Callable[[str, ScClass], bool]:
+    """Whether a backend sharing the work of another class is cheaper than ``backend``
+    (for that class where ``backend`` takes it too, else than ``backend``'s price for
+    ``c``): the backends a scene waits for; dearer ones are where it would spill over to."""
+    mine = price(backend, c)
+
+    def cheaper(b: str, other: ScClass) -> bool:
+        ref = price(backend, other) if backend in other.backends else mine
+        return price(b, other) < ref
+
+    return cheaper
