@@ -101,3 +101,90 @@ def _path(residual: dict[str, dict[str, float]]) -> list[tuple[str, str]] | None
                     return path[::-1]
                 queue.append(v)
     return None
+
+
+def cheapest_shares(
+    counts: Mapping[str, int],
+    capable: Mapping[str, list[str]],
+    room: Mapping[str, float],
+    cost: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, float]] | None:
+    """Scenes of each class per backend in the cheapest fluid plan that fits: backend ``b``
+    can still take ``room[b]`` scenes in time, a scene of class ``k`` costs ``cost[k][b]``
+    there. ``None`` when the waiting scenes do not fit at all (a deadline that cannot be met).
+
+    A min-cost flow ``source -> class (counts) -> backend (cost) -> sink (room)``, by
+    successive shortest paths (Bellman-Ford: the graph has a few dozen edges)."""
+    cap, price = _cost_network(counts, capable, room, cost)
+    nodes = ["s", "t", *(f"k{k}" for k in counts), *(f"b{b}" for b in room)]
+    total = sum(c for c in counts.values() if c > 0)
+    sent = 0.0
+    while sent < total - 1e-6:
+        path = _cheapest_path(nodes, cap, price)
+        if path is None:
+            return None
+        push = min(cap[e] for e in path)
+        for u, v in path:
+            cap[(u, v)] -= push
+            cap[(v, u)] += push
+        sent += push
+    shares: dict[str, dict[str, float]] = {}
+    for k in counts:
+        for b in capable.get(k, []):
+            used = cap.get((f"b{b}", f"k{k}"), 0.0)  # the reverse edge's room: what was sent
+            if used > _EPS:
+                shares.setdefault(k, {})[b] = used
+    return shares
+
+
+Network = dict[tuple[str, str], float]
+
+
+def _cost_network(
+    counts: Mapping[str, int],
+    capable: Mapping[str, list[str]],
+    room: Mapping[str, float],
+    cost: Mapping[str, Mapping[str, float]],
+) -> tuple[Network, Network]:
+    """Capacities and unit costs of every edge and its reverse."""
+    cap: Network = {}
+    price: Network = {}
+
+    def edge(u: str, v: str, amount: float, unit: float) -> None:
+        cap[(u, v)], price[(u, v)] = amount, unit
+        cap.setdefault((v, u), 0.0)
+        price[(v, u)] = -unit
+
+    for k, count in counts.items():
+        if count <= 0:
+            continue
+        edge("s", f"k{k}", float(count), 0.0)
+        for b in capable.get(k, []):
+            if room.get(b, 0.0) > _EPS:
+                edge(f"k{k}", f"b{b}", float("inf"), cost[k][b])
+    for b, amount in room.items():
+        if amount > _EPS:
+            edge(f"b{b}", "t", amount, 0.0)
+    return cap, price
+
+
+def _cheapest_path(nodes: list[str], cap: Network, price: Network) -> list[tuple[str, str]] | None:
+    dist = dict.fromkeys(nodes, float("inf"))
+    parent: dict[str, str] = {}
+    dist["s"] = 0.0
+    for _ in range(len(nodes)):
+        changed = False
+        for (u, v), room in cap.items():
+            if room > _EPS and dist[u] + price[(u, v)] < dist[v] - 1e-12:
+                dist[v] = dist[u] + price[(u, v)]
+                parent[v] = u
+                changed = True
+        if not changed:
+            break
+    if dist["t"] == float("inf"):
+        return None
+    path, node = [], "t"
+    while node != "s":
+        path.append((parent[node], node))
+        node = parent[node]
+    return path[::-1]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .capabilities import Capabilities, can_take
 from .config import Strategy
 from .errors import InvalidPriorityError
-from .fluid import plan_shares
+from .fluid import cheapest_shares, plan_shares
 from .jobtimes import JobTimes
 from .models import Mode, Scene, Size
 
@@ -241,6 +241,9 @@ class _Pass:
     """The best priority band's scores start here (shares are for scenes in it)."""
     prices: Prices | None = None
     now: float = 0.0
+    cheap: dict[str, dict[str, dict[str, float]] | None] = field(default_factory=dict)
+    """The cheapest plan within its deadline of each job's options (``None``: it cannot be
+    met), worked out the first time a class with those options is met in the pass."""
 
     @classmethod
     def start(
@@ -330,9 +333,31 @@ class _Pass:
         self.free[backend] -= 1
         self.busy[backend] = self.busy.get(backend, 0) + 1
         self.left[c] -= 1
-        share = self.shares.get(c.name, {})
-        if backend in share:
-            share[backend] -= 1
+        for shares in (self.shares, self.cheap.get(c.policy) or {}):
+            share = shares.get(c.name, {})
+            if backend in share:
+                share[backend] -= 1
+
+    def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
+        """How many of its job's waiting scenes of each class each backend should take for
+        the job to cost least while every scene ends by ``deadline_at`` (a fluid plan: each
+        backend can still start as many as its slots allow, less half of each busy slot, in
+        the time left), or ``None`` when the deadline cannot be met."""
+        if c.policy not in self.cheap:
+            price = self.prices or (lambda backend, cls: 0.0)
+            mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
+            room = {}
+            for b, v in self.views.items():
+                t = self.times.seconds(b, c.duration)
+                seconds = v.capacity * (deadline_at - self.now - t) - self.busy.get(b, 0) * t / 2
+                room[b] = max(0.0, seconds / t)
+            self.cheap[c.policy] = cheapest_shares(
+                {k.name: self.left[k] for k in mine},
+                {k.name: self.usable(k) for k in mine},
+                room,
+                {k.name: {b: price(b, k) for b in self.usable(k)} for k in mine},
+            )
+        return self.cheap[c.policy]
 
 
 def plan(
@@ -414,12 +439,20 @@ def _choose(
 def _cheapest(
     state: _Pass, c: ScClass, free: list[str], deadline_at: float | None
 ) -> tuple[str, str] | None:
-    """The cheapest free backend, when no busy backend is cheaper; else a dearer free one
-    only when the cheaper ones, busy with what waits for them, would not finish this scene
-    by the deadline (without one, never: the scene waits for a cheaper backend, unless none
-    is up)."""
+    """With a deadline that can be met: the backends the cheapest fluid plan meeting it
+    gives this class (:meth:`_Pass.cheap_plan`), cheapest first. Otherwise the cheapest free
+    backend, when no busy backend is cheaper; else a dearer free one only when the cheaper
+    ones, busy with what waits for them, would not finish this scene by the deadline (without
+    one, never: the scene waits for a cheaper backend, unless none is up)."""
     price = state.prices or (lambda backend, cls: 0.0)
     cost = {b: price(b, c) for b in state.usable(c)}
+    shares = state.cheap_plan(c, deadline_at) if deadline_at is not None else None
+    if shares is not None:  # the deadline can be met: follow the cheapest plan that meets it
+        mine = shares.get(c.name, {})
+        planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
+        if not planned:
+            return None
+        return planned[0], f"${cost[planned[0]]:.3f}: the cheapest plan that meets the deadline"
     for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
         cheaper = {b for b in state.usable(c) if cost[b] < cost[backend]}
         if not cheaper:

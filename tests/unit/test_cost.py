@@ -13,6 +13,7 @@ from videogen.errors import (
     InvalidOutputError,
     RejectedInputError,
 )
+from videogen.fluid import cheapest_shares
 from videogen.jobtimes import JobTimes
 from videogen.models import Mode, Scene, Size
 from videogen.pricing import Pricing, by_resolution, clip_usd, resolution_label, shape_usd
@@ -126,3 +127,20 @@ def test_cheapest_spills_over_only_when_waiting_would_miss_the_deadline():
     assert cheapest(deadline_at=1200.0, cheap_busy=2) == []
     assert cheapest(deadline_at=1030.0, cheap_busy=2) == ["dear", "dear"]
     assert cheapest(deadline_at=1030.0) == ["cheap", "cheap", "dear", "dear"]
+
+
+def test_with_a_deadline_that_can_be_met_cheapest_follows_the_cheapest_plan():
+    # 10 scenes of 10 s; by t+45 s each backend can start 7 (2 slots x 35 s): 7 cheap, 3 dear
+    assert cheapest(deadline_at=1045.0) == ["cheap", "cheap", "dear", "dear"]
+    assert cheapest(deadline_at=1045.0, count=6) == ["cheap", "cheap"]  # all fit on cheap
+
+
+def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fits():
+    plan = cheapest_shares(
+        {"t": 10, "i": 4},
+        {"t": ["a", "b"], "i": ["c", "b"]},
+        {"a": 5, "b": 20, "c": 2},
+        {"t": {"a": 1, "b": 3}, "i": {"c": 0.5, "b": 3}},
+    )
+    assert plan == {"t": {"a": 5.0, "b": 5.0}, "i": {"c": 2.0, "b": 2.0}}
+    assert cheapest_shares({"t": 10}, {"t": ["a"]}, {"a": 5}, {"t": {"a": 1}}) is None
