@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import costs, forecast, spend, stackview
+from .classes import ScClass
 from .config import Settings, job_options
 from .errors import VideoGenError
 from .loading import build_settings, load_config
@@ -22,7 +23,7 @@ from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app
 from .record import SceneRecord
 from .scenes import parse_scenes
-from .scheduler import ScClass, check_priority
+from .scheduler import check_priority
 from .stackview import PublishedBackend, PublishedStack
 from .store import Store, new_token
 

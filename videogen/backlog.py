@@ -15,10 +15,11 @@ from typing import Any
 
 from . import lua
 from . import redis_keys as keys
+from .classes import ScClass
 from .jobtimes import KEEP, JobTimes, decode_samples, encode_sample
 from .policy import Circuit
 from .pricing import to_micro
-from .scheduler import Pick, ScClass, Waiting, band_range
+from .scheduler import Pick, Waiting, band_range
 from .shared_state import parse_circuit
 from .spend import Cap
 

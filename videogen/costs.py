@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .capabilities import Capabilities
+from .classes import ScClass, parse_shape
 from .config import BackendSettings, VideoGenerationSettings
 from .jobtimes import JobTimes
 from .models import GenerationRequest
 from .pricing import clip_usd, shape_usd
-from .scheduler import Prices, ScClass, parse_shape
+from .scheduler import Prices
 
 
 def prices(

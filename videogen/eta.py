@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .classes import ScClass
 from .jobtimes import JobTimes
-from .scheduler import BackendView, ScClass, available, free_slots
+from .scheduler import BackendView, available, free_slots
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .classes import ScClass
 from .context import Context
 from .eta import forecast_waiting
 from .models import SceneState
 from .record import SceneRecord
 from .routing import views
-from .scheduler import ScClass
 
 
 @dataclass(frozen=True)

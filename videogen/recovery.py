@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 from . import routing
+from .classes import ScClass
 from .constants import backend_queue
 from .context import Context
 from .models import SceneState
 from .record import SceneRecord
-from .scheduler import ScClass, available
+from .scheduler import available
 
 log = logging.getLogger("videogen")
 

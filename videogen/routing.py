@@ -19,6 +19,7 @@ from . import costs, probes, spend
 from . import redis_keys as keys
 from .backlog import Blocked, Snapshot
 from .capabilities import Capabilities
+from .classes import Policy, ScClass, class_of
 from .config import BudgetAction, JobOptions, Strategy
 from .context import Context
 from .errors import SceneValidationError
@@ -26,16 +27,7 @@ from .models import Scene
 from .policy import is_open
 from .record import SceneRecord
 from .scenes import check_routable, scene_label
-from .scheduler import (
-    BackendView,
-    Policy,
-    ScClass,
-    available,
-    check_priority,
-    class_of,
-    free_slots,
-    plan,
-)
+from .scheduler import BackendView, available, check_priority, free_slots, plan
 from .states import Event
 
 BUDGET_RECHECK = 30.0

@@ -26,6 +26,7 @@ import redis
 from . import lua
 from . import redis_keys as keys
 from .backlog import Backlog
+from .classes import ScClass
 from .config import JobOptions
 from .errors import StoreUnavailableError
 from .ledgers import Ledgers
@@ -33,7 +34,7 @@ from .models import Scene, SceneState
 from .pricing import to_micro
 from .record import SceneRecord, decode, encode, initial_fields, new_record, replace
 from .redis_conn import connect
-from .scheduler import ScClass, rank
+from .scheduler import rank
 from .shared_state import SharedState
 from .spend import Settle
 from .states import Event

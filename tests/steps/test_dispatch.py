@@ -9,10 +9,11 @@ import pytest
 
 from videogen import forecast
 from videogen import redis_keys as keys
+from videogen.classes import ScClass
 from videogen.errors import CapabilityError, SceneValidationError
 from videogen.models import Scene, SceneState
 from videogen.policy import Circuit, CircuitState
-from videogen.scheduler import Pick, ScClass
+from videogen.scheduler import Pick
 
 from .conftest import BACKENDS
 

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from videogen import redis_keys as keys
+from videogen.classes import ScClass
 from videogen.models import Scene, SceneState
-from videogen.scheduler import ScClass
 from videogen.states import TABLE, Event, next_state
 
 RUNWAY = ScClass(("runway",), 5.0)

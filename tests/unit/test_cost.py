@@ -6,6 +6,7 @@ import pytest
 
 from videogen import spend
 from videogen.capabilities import Capabilities, ImageInput, ModeSpec
+from videogen.classes import Policy, ScClass, parse_shape, shape_of
 from videogen.config import Strategy
 from videogen.errors import (
     AmbiguousSubmitError,
@@ -17,15 +18,7 @@ from videogen.fluid import cheapest_shares
 from videogen.jobtimes import JobTimes
 from videogen.models import Mode, Scene, Size
 from videogen.pricing import Pricing, by_resolution, clip_usd, resolution_label, shape_usd
-from videogen.scheduler import (
-    BackendView,
-    Policy,
-    ScClass,
-    Waiting,
-    parse_shape,
-    plan,
-    shape_of,
-)
+from videogen.scheduler import BackendView, Waiting, plan
 
 HD, FHD = Size(1280, 720), Size(1920, 1080)
 TABLE = ModeSpec(durations=(5.0, 10.0), sizes=(HD, FHD), price_table=((5.0, 720, 0.2),))

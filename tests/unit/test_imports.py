@@ -38,6 +38,7 @@ PURE_CORE = [
     "videogen.pricing",
     "videogen.costs",
     "videogen.spend",
+    "videogen.classes",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from videogen.capabilities import Capabilities, ImageInput, ModeSpec
+from videogen.classes import ScClass, class_of
 from videogen.config import Strategy
 from videogen.eta import forecast_waiting
 from videogen.jobtimes import JobTimes, decode_samples, encode_sample
@@ -14,9 +15,7 @@ from videogen.scheduler import (
     MAX_PRIORITY,
     MIN_PRIORITY,
     BackendView,
-    ScClass,
     Waiting,
-    class_of,
     plan,
     priority_of,
     rank,
