@@ -236,15 +236,15 @@ class _Pass:
     def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
         """How many of its job's waiting scenes of each class each backend should take for
         the job to cost least while every scene ends by ``deadline_at`` (a fluid plan: each
-        backend can still start as many as its slots allow, less half of each busy slot, in
-        the time left), or ``None`` when the deadline cannot be met."""
+        backend can still finish as many jobs as its slots allow in the time left, less half
+        a job for each busy slot), or ``None`` when the deadline cannot be met."""
         if c.policy not in self.cheap:
             price = self.prices or (lambda backend, cls: 0.0)
             mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
             room = {}
             for b, v in self.views.items():
                 t = self.times.seconds(b, c.duration)
-                seconds = v.capacity * (deadline_at - self.now - t) - self.busy.get(b, 0) * t / 2
+                seconds = v.capacity * (deadline_at - self.now) - self.busy.get(b, 0) * t / 2
                 room[b] = max(0.0, seconds / t)
             self.cheap[c.policy] = cheapest_shares(
                 {k.name: self.left[k] for k in mine},
