@@ -235,17 +235,22 @@ class _Pass:
 
     def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
         """How many of its job's waiting scenes of each class each backend should take for
-        the job to cost least while every scene ends by ``deadline_at`` (a fluid plan: each
-        backend can still finish as many jobs as its slots allow in the time left, less half
-        a job for each busy slot), or ``None`` when the deadline cannot be met."""
+        the job to cost least while every scene ends by ``deadline_at`` (a fluid plan over
+        the room each backend has: the whole jobs each of its slots can still finish in the
+        time left, a busy slot being free in half a job), or ``None`` when the deadline cannot
+        be met."""
         if c.policy not in self.cheap:
             price = self.prices or (lambda backend, cls: 0.0)
             mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
             room = {}
+            left = deadline_at - self.now
             for b, v in self.views.items():
                 t = self.times.seconds(b, c.duration)
-                seconds = v.capacity * (deadline_at - self.now) - self.busy.get(b, 0) * t / 2
-                room[b] = max(0.0, seconds / t)
+                busy = min(v.capacity, self.busy.get(b, 0))
+                # whole jobs per slot: a busy slot is free in half a job, on average
+                room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
+                    max(0.0, left - t / 2) / t
+                )
             self.cheap[c.policy] = cheapest_shares(
                 {k.name: self.left[k] for k in mine},
                 {k.name: self.usable(k) for k in mine},

@@ -123,10 +123,10 @@ def test_cheapest_spills_over_only_when_waiting_would_miss_the_deadline():
 
 
 def test_with_a_deadline_that_can_be_met_cheapest_follows_the_cheapest_plan():
-    # 10 scenes of 10 s; by t+35 s each backend can finish 7 (2 slots x 35 s): 7 cheap, 3 dear
-    assert cheapest(deadline_at=1035.0) == ["cheap", "cheap", "dear", "dear"]
-    assert cheapest(deadline_at=1045.0) == ["cheap", "cheap", "dear"]  # 9 fit: 1 goes dear
-    assert cheapest(deadline_at=1035.0, count=6) == ["cheap", "cheap"]  # all fit on cheap
+    # scenes of 10 s; by t+45 s each slot can finish 4 whole jobs: 8 on the cheap backend
+    assert cheapest(deadline_at=1045.0, count=9) == ["cheap", "cheap", "dear"]  # 1 goes dear
+    assert cheapest(deadline_at=1045.0, count=12) == ["cheap", "cheap", "dear", "dear"]
+    assert cheapest(deadline_at=1045.0, count=8) == ["cheap", "cheap"]  # all fit on cheap
 
 
 def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fits():
