@@ -57,6 +57,8 @@ SUMMARY_KEYS = {
         "cheapest_late_scenes",
         "cheapest_failed_scenes",
         "cheapest_vs_bound",
+        "bound_measured_cycle_usd",
+        "cheapest_vs_measured_bound",
         "saved_usd",
         "cheapest_vs_default",
     },
