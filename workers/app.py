@@ -33,6 +33,7 @@ from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.queue import CeleryDispatcher, celery_app
 from videogen.store import Store
+from workers.redis_loss import survive_redis_loss
 
 log = logging.getLogger("videogen")
 
@@ -67,6 +68,7 @@ def beat_schedule(vg: VideoGenerationSettings) -> dict[str, dict[str, Any]]:
 def create_app(settings: Settings) -> Celery:
     """The Celery app on ``settings``' Redis, with the beat's schedule, the tasks, and the
     worker's publish/withdraw handlers; its tasks run a pipeline built from ``settings``."""
+    survive_redis_loss()  # before any consumer connects
     app = celery_app(settings.redis)
     app.conf.beat_schedule = beat_schedule(settings.video_generation)
     pipeline = _PipelineOnce(settings, app)

@@ -245,3 +245,29 @@ def test_fake_video_files_never_count_as_success(make_stack, sandboxes, fake):
     assert not results[0]["success"]
     assert "not a video" in results[0]["error"] or "empty" in results[0]["error"]
     assert not list((stack.root / "output").rglob("*.mp4"))
+
+
+def test_redis_restart_while_backend_workers_have_idle_threads(make_stack, sandboxes, redis_server):
+    """Fewer scenes than slots: each backend worker has a thread waiting on its queue (a
+    blocking read) while others run vendor jobs, the state of any worker near a batch's end."""
+    stack = make_stack(no_svd).start()
+    for name in TEXT_BACKENDS:
+        sandboxes[name].state.set_knobs(run_seconds=2.0)
+    generator = stack.generator()
+    job_id = generator.submit(scenes(3, "idle"))  # 7 slots, 3 scenes
+    running = lambda: sum(  # noqa: E731
+        1 for s in sandboxes.values() for j in jobs_of(s) if j["state"] == "running"
+    )
+    wait_until(lambda: running() == 3, 30, stack.logs)
+    redis_server.stop()
+    time.sleep(1.0)  # not a wait for something: the outage itself, one second without Redis
+    redis_server.start()
+    results, states, duplicates = check_batch(stack, sandboxes, job_id, "idle", 3, timeout=60)
+    assert states == {"succeeded": 3}, [r["error"] for r in results if r["error"]]
+    report("redis_restart_idle_threads", scenes=3, states=dict(states), duplicates=duplicates)
+    dead = {label: p.returncode for label, p in stack.workers.items() if p.poll() is not None}
+    assert dead == {}, (dead, stack.logs())  # every worker rode the restart out
+    late = generator.submit(scenes(7, "after"))  # every slot of every backend, once more
+    results, states, _ = check_batch(stack, sandboxes, late, "after", 7, timeout=60)
+    assert states == {"succeeded": 7}, [r["error"] for r in results if r["error"]]
+    assert {r["backend_used"] for r in results} == set(TEXT_BACKENDS)
