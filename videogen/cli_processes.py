@@ -45,7 +45,8 @@ def worker_command(
     """Run a Celery worker: QUEUE is `router` or a backend name (svd, runway, pika, luma).
 
     A backend worker consumes `backend.<name>` with a thread pool sized from the backend's
-    max_concurrent_tasks; the global cap is enforced by leases in Redis whatever the count.
+    max_concurrent_tasks (plus one, for the hand-over of a slot while a finished scene
+    downloads); the global cap is enforced by leases in Redis whatever the count.
     """
     from workers.app import create_app
 
@@ -61,6 +62,12 @@ def worker_command(
     )  # fmt: skip
 
 
+HANDOVER_THREADS = 1
+"""One thread more than the worker's share of slots: a scene whose vendor job ended gives its
+slot back before it downloads the file, and the scene bound to that slot starts on this spare
+thread at once instead of waiting for the download (the cap is the leases', not the threads')."""
+
+
 def _worker_args(settings: Settings, queue: str, replicas: int) -> list[str]:
     """The queue, thread count and node name of a worker for ``queue``."""
     if queue == ROUTER_QUEUE:
@@ -72,7 +79,7 @@ def _worker_args(settings: Settings, queue: str, replicas: int) -> list[str]:
         raise click.ClickException(f"{error}; or use `router`") from None
     if queue in settings.missing_keys():
         raise click.ClickException(f"{queue} has no API key: {backend.key_source}")
-    threads = max(1, math.ceil(backend.max_concurrent_tasks / max(1, replicas)))
+    threads = max(1, math.ceil(backend.max_concurrent_tasks / max(1, replicas))) + HANDOVER_THREADS
     return ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
 
 

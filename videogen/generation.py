@@ -63,7 +63,7 @@ def generate(ctx: Context, backend: str, scene_id: str) -> None:
         run.execute()
     finally:
         run.release()
-        if run.freed:
+        if run.freed and not run.handed_over:
             _refill(ctx)
 
 
@@ -119,6 +119,8 @@ class Run:
     """The vendor job this run created or resumed (a try with one may be billed)."""
     request: GenerationRequest | None = None
     last_status: JobStatus | None = None
+    handed_over: bool = False
+    """The slot went back when the vendor job ended and a router was asked to fill it."""
 
     @property
     def name(self) -> str:
@@ -158,6 +160,8 @@ class Run:
         if moved is not None:
             self.released = True
             self.freed = event is not Event.RETRY
+            if event is Event.REROUTE:
+                self.handed_over = False  # the scene itself waits in the backlog now
         return moved is not None
 
     def release(self) -> None:
@@ -203,9 +207,12 @@ class Run:
 
     def vendor_done(self) -> None:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the
-        scene stays this run's: its token still guards every move). The dispatch step that
-        fills it runs when the task ends, off the scene's own path to its file."""
-        self.ctx.store.release_lease(self.name, self.record.id, self.token)
+        scene stays this run's: its token still guards every move) and a router is asked to
+        fill it, so the next scene's vendor job is created while this one downloads (on the
+        worker's spare thread). Asking costs one SET and at most one message, off the path."""
+        if self.ctx.store.release_lease(self.name, self.record.id, self.token):
+            self.handed_over = True
+            self.ctx.ask_dispatch()
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(

@@ -40,7 +40,8 @@ def test_generate_stores_a_checked_video_and_frees_everything(steps):
     stats = steps.store.stats("runway")
     assert (stats["submitted"], stats["succeeded"]) == (1, 1)
     assert len(steps.jobs("runway")) == 1
-    assert steps.sent.take() == []  # it ran the dispatch step itself: nothing was waiting
+    # the vendor job's end gave the slot back and asked a router, once, to fill it
+    assert steps.sent.take() == [("dispatch",)]
     assert steps.pipeline.job_times().learned("runway") == 1
 
 
@@ -53,8 +54,10 @@ def test_a_finishing_scene_hands_its_slot_to_the_next_waiting_one(make_steps):
     steps.sent.take()
     steps.pipeline.generate("runway", first)
     assert steps.record(first).state is SceneState.SUCCEEDED
+    # the slot went back when the vendor job ended, and a router was asked (once) to fill it
+    assert steps.sent.take() == [("dispatch",)]
+    assert steps.pipeline.dispatch_waiting() == [(second, "runway")]
     assert steps.record(second).state is SceneState.ROUTED
-    assert steps.sent.take() == [("generate", "runway", second, 0.0)]
 
 
 def test_a_bound_scene_that_finds_its_backend_full_goes_back_to_its_place(make_steps):
@@ -186,7 +189,8 @@ def test_a_moderated_scene_fails_without_trying_elsewhere(steps):
     steps.sandboxes["runway"].state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.FAILED and steps.sent.take() == []
+    assert record.state is SceneState.FAILED
+    assert steps.sent.take() == [("dispatch",)]  # for the slot it gave back, not for the scene
     assert steps.store.circuit("runway").failures == 0  # the scene's fault, not the backend's
 
 
@@ -196,7 +200,7 @@ def test_without_fallback_a_failed_job_fails_the_scene(make_steps):
     steps.sandboxes["runway"].state.set_knobs(fail_next_jobs=1)
     steps.pipeline.generate("runway", scene_id)
     assert steps.record(scene_id).state is SceneState.FAILED
-    assert steps.sent.take() == []
+    assert steps.sent.take() == [("dispatch",)]  # for the slot it gave back
 
 
 def test_a_run_whose_slot_was_taken_over_stops_and_cannot_finish_the_scene(steps):
