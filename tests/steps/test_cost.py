@@ -161,3 +161,20 @@ def test_cheapest_waits_for_the_cheap_backend_unless_the_deadline_needs_more(mak
     on_runway = [i for i in urgent if steps.record(i).backend == "runway"]
     assert len(on_runway) == 3
     assert "after the deadline" in (steps.record(on_runway[0]).route_reason or "")
+
+
+def test_a_scene_waiting_on_a_budget_fails_naming_it_after_the_wait_limit(make_steps):
+    steps = make_steps(only("runway", budgets={"daily_usd": 1.0}, on_budget="wait"))
+    first, second = submit(steps, 2)
+    steps.pipeline.dispatch_waiting()
+    assert steps.record(second).state is SceneState.PENDING
+    steps.clock.advance(steps.pipeline.vg.route_wait_limit - 1)
+    steps.pipeline.sweep()
+    assert steps.record(second).state is SceneState.PENDING  # still within its wait
+    steps.clock.advance(2)
+    steps.pipeline.sweep()
+    record = steps.record(second)
+    assert record.state is SceneState.FAILED
+    assert record.error is not None and "daily budget of all backends" in record.error
+    assert "gave up after waiting 601 s" in record.error
+    assert steps.record(first).state is SceneState.ROUTED  # the one within budget is kept
