@@ -111,13 +111,19 @@ def _targets(summary: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def _run_one(svc: Services, profile: Profile, name: str, rep: int, ideal: float) -> dict[str, Any]:
-    seconds = job_seconds(profile)
+def reset_sandboxes(svc: Services, seconds: dict[str, float]) -> None:
+    """Fresh sandboxes whose jobs take ``seconds`` each, none queued, with the vendor-side
+    limit equal to the slots (the setup of every scenario built on this one)."""
     svc.reset_sandboxes()
     for backend, server in svc.sandboxes.items():
         server.state.set_knobs(
             run_seconds=seconds[backend], queue_seconds=0, concurrency_limit=SLOTS[backend]
         )
+
+
+def _run_one(svc: Services, profile: Profile, name: str, rep: int, ideal: float) -> dict[str, Any]:
+    seconds = job_seconds(profile)
+    reset_sandboxes(svc, seconds)
     kinds = mixed_scenes(
         f"c{rep}{name}", profile.capacity_scenes, svc.image_url, str(svc.image_file)
     )

@@ -40,7 +40,7 @@ from videogen.api import VideoGenerator
 from videogen.capabilities import Capabilities, can_take, plan
 from videogen.models import Scene
 
-from .capacity import POLL, SLOTS, SLOW, SLOWDOWN, backend_capabilities
+from .capacity import POLL, SLOTS, SLOW, SLOWDOWN, backend_capabilities, reset_sandboxes
 from .ideal import Assignment, cheapest_assignment, ideal_makespan
 from .observe import vendor_jobs, wait_scenes
 from .profiles import Profile
@@ -218,11 +218,7 @@ def _run_one(
     svc: Services, profile: Profile, name: str, rep: int, deadline: float
 ) -> dict[str, Any]:
     seconds = job_seconds(profile)
-    svc.reset_sandboxes()
-    for backend, server in svc.sandboxes.items():
-        server.state.set_knobs(
-            run_seconds=seconds[backend], queue_seconds=0, concurrency_limit=SLOTS[backend]
-        )
+    reset_sandboxes(svc, seconds)
     kinds = mixed_scenes(f"k{rep}{name}", profile.cost_scenes, svc.image_url, str(svc.image_file))
     everything = [s for scenes in kinds.values() for s in scenes]
     label = f"cost-{rep}-{name}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from videogen.models import SceneState
 
-from .capacity import POLL, SLOTS, capable_backends, job_seconds
+from .capacity import POLL, SLOTS, capable_backends, job_seconds, reset_sandboxes
 from .ideal import Change, ideal_makespan
 from .observe import vendor_jobs, wait_scenes
 from .profiles import Profile
@@ -67,11 +67,7 @@ def _run_one(
     capable: dict[str, list[str]],
 ) -> dict[str, Any]:
     seconds = job_seconds(profile)
-    svc.reset_sandboxes()
-    for backend, server in svc.sandboxes.items():
-        server.state.set_knobs(
-            run_seconds=seconds[backend], queue_seconds=0, concurrency_limit=SLOTS[backend]
-        )
+    reset_sandboxes(svc, seconds)
     kinds = mixed_scenes(f"s{rep}", profile.capacity_scenes, svc.image_url, str(svc.image_file))
     everything = [s for scenes in kinds.values() for s in scenes]
 
