@@ -222,16 +222,3 @@ def cheapest_assignment(
         return None
     scenes = {kind: {b: flows[f"t:{kind}"][f"b:{b}"] for b in capable[kind]} for kind in counts}
     return Assignment(spent, scenes)
-
-
-def cheapest_within(
-    deadline: float,
-    counts: Mapping[str, int],
-    capable: Mapping[str, list[str]],
-    slots: Mapping[str, int],
-    seconds: Mapping[str, float],
-    cost_per_scene: Mapping[str, Mapping[str, float]],
-) -> float | None:
-    """The cost of :func:`cheapest_assignment` (``None``: the deadline cannot be met)."""
-    plan = cheapest_assignment(deadline, counts, capable, slots, seconds, cost_per_scene)
-    return None if plan is None else plan.cost

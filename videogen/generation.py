@@ -151,7 +151,7 @@ class Run:
         vendor job, or a new one in its place, runs on it)."""
         settle = None
         if event is not Event.RETRY:
-            what = spend.outcome(job_made=self.job is not None, ambiguous=False, error=failure)
+            what = spend.outcome(job_made=self.job is not None, error=failure)
             settle = (what, self.cost() if what is Settle.SETTLE else 0.0)
         moved = self.ctx.store.apply(
             self.record.id, event, on=self.name, token=self.token, backlog=backlog,

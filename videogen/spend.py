@@ -45,9 +45,9 @@ NOT_BILLED = (GenerationFailedError, ContentPolicyError, JobCancelledError)
 MiniMax, Ark, DashScope say so; ``shared/vendor-apis-2.md`` §8)."""
 
 
-def outcome(*, job_made: bool, ambiguous: bool, error: BackendError | None) -> Settle:
+def outcome(*, job_made: bool, error: BackendError | None) -> Settle:
     """What a try that ends with ``error`` (``None``: it did not fail) owes."""
-    if ambiguous or isinstance(error, AmbiguousSubmitError):
+    if isinstance(error, AmbiguousSubmitError):
         return Settle.KEEP
     if not job_made or isinstance(error, NOT_BILLED):
         return Settle.RELEASE

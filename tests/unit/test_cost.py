@@ -78,7 +78,7 @@ def test_a_shape_prices_the_scene_as_the_backend_would_fit_it():
     ],
 )
 def test_what_a_try_owes_by_how_it_ended(job_made, error, expected):
-    assert spend.outcome(job_made=job_made, ambiguous=False, error=error) is expected
+    assert spend.outcome(job_made=job_made, error=error) is expected
 
 
 def test_alert_levels_and_policy_tags():
