@@ -148,7 +148,15 @@ def test_sigkilled_worker_scene_completes_with_one_vendor_job(make_stack, sandbo
     sandboxes["runway"].state.set_knobs(run_seconds=4)
     generator = stack.generator()
     job_id = generator.submit([{"prompt": "survive the crash"}])
-    wait_until(lambda: jobs_of(sandboxes["runway"]), 30, stack.logs)  # the vendor job runs
+    (scene_id,) = generator.store.job_scene_ids(job_id)
+
+    def journalled() -> bool:  # the vendor job runs and its id is in Redis
+        record = generator.store.scene(scene_id)
+        return bool(jobs_of(sandboxes["runway"])) and bool(record and record.vendor_job)
+
+    # Killed between the vendor's answer and the journal, the scene is rightly failed as
+    # ambiguous (never paid twice); this test is about the journalled case.
+    wait_until(journalled, 30, stack.logs)
     stack.kill("runway-0")  # SIGKILL mid-job: no cleanup, the slot's lease just expires
     stack.spawn("runway-1", "worker", "runway")
     results = generator.wait(job_id, timeout=60)
