@@ -232,8 +232,9 @@ class Run:
                 self.name, "a worker died while creating the vendor job: one may exist"
             )
         self.ctx.store.update(scene_id, submitting=self.name)
+        sent_at = self.ctx.clock()
         try:
-            job = self.backend.submit(request)
+            job = self.backend.submit(request).model_copy(update={"created_at": sent_at})
         except BackendError as error:
             if not isinstance(error, AmbiguousSubmitError):
                 self.ctx.store.update(scene_id, submitting=None)  # an answer: no job was made

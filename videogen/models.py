@@ -238,6 +238,9 @@ class VendorJob(BaseModel):
     job_id: str
     urls: dict[str, str] = Field(default_factory=dict)
     """Vendor-given URLs (fal's status/response/cancel URLs), used instead of building them."""
+    created_at: float | None = None
+    """When the create request was sent (wall clock): the job's ``timeout`` counts from here,
+    across resumes and redeliveries (``None``: a handle made outside the pipeline)."""
 
 
 class JobStatus(BaseModel):
