@@ -102,7 +102,13 @@ class BackendSettings(BaseModel):
     """Overrides the vendor host (a sandbox, a proxy, a self-hosted ComfyUI)."""
     api_key: SecretStr | None = None
     timeout: float = Field(default=600.0, gt=0)
-    """Seconds one generation may take, from submit to a stored file."""
+    """Seconds one generation may take, counted from the vendor job's creation (a resumed or
+    redelivered job keeps its first deadline) to a stored file."""
+    unknown_grace: float = Field(default=180.0, gt=0)
+    """Seconds a running vendor job may go unanswered (5xx, refused connections, timeouts,
+    garbage on poll) before its scene fails over; until then it keeps its slot and is polled
+    with backoff. The job left behind is an orphan the sweeper keeps asking about and
+    cancelling (README, Guarantees, says why 180 s)."""
     expected_seconds: float = Field(default=120.0, gt=0)
     """The job time the scheduler assumes until it has learned this backend's own (from its
     finished jobs)."""

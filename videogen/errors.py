@@ -184,6 +184,11 @@ class InvalidOutputError(BackendError):
     """The output is not a playable video, too large, or at a refused URL."""
 
 
+class VendorUnknownError(BackendError):
+    """A running vendor job went unanswered for the backend's ``unknown_grace``: its scene
+    fails over, and the job is kept as an orphan (it may still run, and be billed)."""
+
+
 class AmbiguousSubmitError(BackendError):
     """The create request was sent but no answer came back: a vendor job may exist."""
 

@@ -75,7 +75,11 @@ def on_error(run: Holder, error: BackendError) -> None:
 
 def changes_for(step: Transition, record: SceneRecord, backend: str, now: float) -> dict[str, Any]:
     """The record fields written with the policy's transition (pure)."""
-    changes: dict[str, Any] = {"error": step.reason, "failures": record.failures + 1}
+    changes: dict[str, Any] = {
+        "error": step.reason,
+        "failures": record.failures + 1,
+        "unknown_since": None,
+    }
     if step.event is Event.RETRY:
         # A retry is a new attempt: the crash-loop counter starts again.
         changes.update(deliveries=0, retries=record.retries + 1)

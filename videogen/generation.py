@@ -25,10 +25,19 @@ from .errors import (
     CapabilityError,
     CrashLoopError,
     LeaseLostError,
+    RateLimitedError,
     UnfitBackendError,
 )
 from .failures import on_error
-from .models import GenerationRequest, JobStatus, SceneState, VendorJob, VideoInfo
+from .models import (
+    GenerationRequest,
+    JobState,
+    JobStatus,
+    Orphan,
+    SceneState,
+    VendorJob,
+    VideoInfo,
+)
 from .record import SceneRecord
 from .spend import Settle
 from .states import Event
@@ -43,7 +52,7 @@ MAX_DELIVERIES = 5
 task that keeps killing its worker must not loop forever)."""
 RENEW_FRACTION = 3
 """A lease is renewed once a third of its time has passed (not at every poll)."""
-WORKING_FIELDS = ("vendor_job", "submitting", "request")
+WORKING_FIELDS = ("vendor_job", "submitting", "request", "unknown_since")
 """Fields a finished scene no longer needs (its result holds what is worth keeping)."""
 
 
@@ -121,6 +130,12 @@ class Run:
     last_status: JobStatus | None = None
     handed_over: bool = False
     """The slot went back when the vendor job ended and a router was asked to fill it."""
+    unknown_since: float | None = None
+    """When the vendor stopped answering about the job (``None``: it answers)."""
+    price: float | None = None
+    """What this try is settled at, once fixed (an orphan's price must match its refund)."""
+    stored: Path | None = None
+    """A video stored for the scene that then went to another result."""
 
     @property
     def name(self) -> str:
@@ -136,7 +151,7 @@ class Run:
         except (BackendError, CapabilityError) as error:
             on_error(self, _as_backend_error(self.name, error))
         except LeaseLostError:
-            log.warning("scene %s: slot on %s taken over; leaving it", self.record.id, self.name)
+            self._lost()
 
     def apply(
         self,
@@ -171,6 +186,8 @@ class Run:
     def cost(self) -> float:
         """What this try is billed: the vendor's figure, else the price of what was asked
         (negative: the reservation's amount, when what was asked is not known here)."""
+        if self.price is not None:
+            return self.price
         request = self.request or self.record.request
         if request is None:
             return -1.0
@@ -194,16 +211,91 @@ class Run:
         try:
             status = self.backend.wait(
                 job,
-                timeout=self.backend.settings.timeout,
+                timeout=self._time_left(job),
                 heartbeat=self.heartbeat,
                 on_change=lambda s: self._log_status(job, s),
+                on_unknown=self._unknown,
             )
-        except BackendError:
-            self.backend.cancel_quietly(job)  # we give up on it: nobody must pay for it to run on
+        except BackendError as error:
+            self._abandon(job, error)
             raise
         self.last_status = status
         self.vendor_done()
         self._finish(request, job, status)
+
+    def _time_left(self, job: VendorJob) -> float:
+        """The job's ``timeout`` counts from its creation, whoever resumes it and however
+        often (at least one poll is made: a job that ended meanwhile is not thrown away)."""
+        timeout = self.backend.settings.timeout
+        if job.created_at is None:
+            return timeout
+        return timeout - (self.ctx.clock() - job.created_at)
+
+    def _unknown(self, error: BackendError | None) -> None:
+        """The vendor stopped answering about the job (or, ``None``, answers again). The
+        scene shows since when; every unanswered poll counts against the backend's circuit,
+        so no new scene is sent to a vendor that went quiet while this one waits it out."""
+        if error is None:
+            log.info("scene %s: %s answers again", self.record.id, self.name)
+            self.unknown_since = None
+            self.ctx.store.update(self.record.id, unknown_since=None)
+            return
+        if not isinstance(error, RateLimitedError):
+            self.ctx.circuit_failure(self.name)
+        if self.unknown_since is None:
+            self.unknown_since = self.ctx.clock()
+            self.ctx.store.update(self.record.id, unknown_since=self.unknown_since)
+            log.warning(
+                "scene %s: %s does not answer about job %s (%s); keeping its slot for up to "
+                "%g s", self.record.id, self.name, self.job.job_id if self.job else "?", error,
+                self.backend.settings.unknown_grace,
+            )  # fmt: skip
+
+    def _abandon(self, job: VendorJob, error: BackendError) -> None:
+        """We give up on the job: cancel it, so nobody pays for it to run on. A cancel the
+        vendor does not take (it is not answering) leaves an orphan, which the sweeper keeps
+        asking about and cancelling; its spend is settled now and shown as orphan spend."""
+        if self.backend.cancel_quietly(job):
+            return
+        self.price = self.cost()
+        reserved = self.record.reserved or {}
+        orphan = Orphan(
+            job=job,
+            scene_id=self.record.id,
+            since=self.ctx.clock(),
+            usd=max(self.price, 0.0),
+            base=reserved.get("base", 0) / 1e6,
+            ledgers=list(reserved.get("keys", [])),
+            request=self.request,
+            reason=str(error),
+        )
+        self.ctx.store.add_orphan(orphan)
+        log.warning(
+            "scene %s: left %s job %s as an orphan (%s); the sweeper will cancel it or use "
+            "its video", self.record.id, self.name, job.job_id, error,
+        )  # fmt: skip
+
+    def _lost(self) -> None:
+        """Our slot is gone. Another worker resuming the same vendor job took it over: leave
+        it to that worker. The scene got its video elsewhere (an orphan finished first):
+        cancel ours, so the vendor stops working for nothing (first result wins)."""
+        record, job = self.ctx.store.scene(self.record.id), self.job
+        if job is None or record is None:
+            return
+        ours = record.vendor_job is not None and record.vendor_job.job_id == job.job_id
+        used = (record.result or {}).get("vendor_job_id") == job.job_id
+        if ours or used:
+            log.warning("scene %s: slot on %s taken over; leaving it", record.id, self.name)
+            return
+        self.backend.cancel_quietly(job)
+        if self.stored is not None:
+            self.stored.unlink(missing_ok=True)  # the scene's video is the orphan's file
+        if self.last_status is not None and self.last_status.state is JobState.SUCCEEDED:
+            self.ctx.store.count(self.name, double_paid=1)
+        log.warning(
+            "scene %s: its video came from elsewhere first; %s job %s cancelled",
+            record.id, self.name, job.job_id,
+        )  # fmt: skip
 
     def vendor_done(self) -> None:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the
@@ -251,10 +343,11 @@ class Run:
         video = self.backend.finish(job, status, dest)
         seconds = clock() - (record.started_at or clock())
         result = result_of(self.name, job, status, request, video, dest, seconds)
-        dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
         done = dict.fromkeys(WORKING_FIELDS)
         if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
+            self.stored = dest  # for _lost: ours, unless the same vendor job's
             raise LeaseLostError()
+        dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
         self.ctx.store.count_success(self.name, seconds)
         if self.created:
             self.ctx.store.add_job_time(self.name, record.spec.duration, seconds)

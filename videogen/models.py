@@ -243,6 +243,30 @@ class VendorJob(BaseModel):
     across resumes and redeliveries (``None``: a handle made outside the pipeline)."""
 
 
+class Orphan(BaseModel):
+    """A vendor job its scene left behind when the vendor stopped answering (or when a
+    cancel could not be confirmed): it may still run, and be billed. The sweeper asks about
+    it and cancels it; if it succeeded while nobody listened, its video is the scene's."""
+
+    job: VendorJob
+    scene_id: str
+    since: float
+    """When it was left (wall clock)."""
+    usd: float = 0.0
+    """What was settled for it when it was left (refunded if the vendor says it failed)."""
+    base: float = 0.0
+    """The default strategy's price settled with it (the ledgers' ``baseline``)."""
+    ledgers: list[str] = Field(default_factory=list)
+    """The ledger keys it was settled on."""
+    request: GenerationRequest | None = None
+    """What was asked of the vendor (for the result, should its video be used)."""
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.job.backend}:{self.job.job_id}"
+
+
 class JobStatus(BaseModel):
     """One poll's answer, normalised."""
 

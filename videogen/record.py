@@ -66,6 +66,8 @@ class SceneRecord:
     """Micro-dollars kept reserved for tries whose submit was ambiguous."""
     blocked: str | None = None
     """Why it waits although a backend is free: the budget that stops it."""
+    unknown_since: float | None = None
+    """When its running vendor job stopped answering (unset once it answers again)."""
 
     @property
     def finished(self) -> bool:
@@ -99,7 +101,7 @@ class SceneRecord:
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
 _INTS = ("index", "retries", "deliveries", "failures", "spent", "held")
-_FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank")
+_FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank", "unknown_since")
 _JSON = ("tried", "result", "reserved")
 
 

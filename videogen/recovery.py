@@ -14,6 +14,7 @@ from .classes import ScClass
 from .constants import backend_queue
 from .context import Context
 from .models import SceneState
+from .orphans import sweep_orphans
 from .record import SceneRecord
 from .scheduler import available
 
@@ -32,6 +33,7 @@ def sweep(ctx: Context) -> dict[str, int]:
     counts = {"resumed": resumed, **_resend_lost(ctx)}
     counts["unreserved"] = sum(_unreserve(ctx, backend) for backend in ctx.vg.backends)
     counts["stranded"] = _fail_stranded(ctx)
+    counts.update(sweep_orphans(ctx))
     ctx.ask_dispatch()
     return counts
 

@@ -32,6 +32,9 @@ class Event(StrEnum):
     """Given up, with a reason."""
     CANCEL = "cancel"
     """Nobody wants it any more."""
+    ADOPT = "adopt"
+    """An orphan (a vendor job the scene left when its vendor stopped answering) finished
+    first: its video is the scene's, wherever the scene is now."""
 
 
 _P, _R, _G = SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING
@@ -46,6 +49,7 @@ _TABLE: dict[tuple[SceneState, Event], SceneState] = {
     **{(s, Event.REROUTE): _P for s in _ON_BACKEND},
     **{(s, Event.FAIL): SceneState.FAILED for s in _LIVE},
     **{(s, Event.CANCEL): SceneState.CANCELLED for s in _LIVE},
+    **{(s, Event.ADOPT): SceneState.SUCCEEDED for s in _LIVE},
 }
 
 TABLE: Mapping[tuple[SceneState, Event], SceneState] = MappingProxyType(_TABLE)

@@ -31,6 +31,7 @@ from .config import JobOptions
 from .errors import StoreUnavailableError
 from .ledgers import Ledgers
 from .models import Scene, SceneState
+from .orphan_store import OrphanStore
 from .pricing import to_micro
 from .record import SceneRecord, decode, encode, initial_fields, new_record, replace
 from .redis_conn import connect
@@ -42,7 +43,7 @@ from .states import Event
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState, Backlog, Ledgers):
+class Store(SharedState, Backlog, Ledgers, OrphanStore):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's."""

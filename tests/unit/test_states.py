@@ -27,6 +27,9 @@ EXPECTED = {
     (P, Event.CANCEL): C,
     (R, Event.CANCEL): C,
     (G, Event.CANCEL): C,
+    (P, Event.ADOPT): S,  # an orphan's video, wherever the scene is now
+    (R, Event.ADOPT): S,
+    (G, Event.ADOPT): S,
 }
 
 

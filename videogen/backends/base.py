@@ -16,6 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -32,6 +33,7 @@ from ..errors import (
     MalformedResponseError,
     RejectedInputError,
     TransientBackendError,
+    VendorUnknownError,
 )
 from ..media import download_video
 from ..models import (
@@ -58,8 +60,32 @@ def tolerate(*statuses: int) -> Iterator[None]:
             raise
 
 
-MAX_POLL_ERRORS = 5
-"""Consecutive failed polls tolerated while waiting; polling is safe to repeat, paying is not."""
+UNKNOWN_POLL_CAP = 8.0
+"""Most seconds between polls of a job whose vendor stopped answering: back off, but notice
+its return within seconds."""
+
+
+@dataclass
+class Unknown:
+    """How long a job's vendor has not answered, and when to ask again (pure)."""
+
+    grace: float
+    since: float | None = None
+    errors: int = 0
+
+    def failed(self, now: float, error: BackendError) -> float | None:
+        """One more unanswered poll: seconds until the next, ``None`` once the grace is out."""
+        if self.since is None:
+            self.since = now
+        self.errors += 1
+        left = self.grace - (now - self.since)
+        if left <= 0:
+            return None
+        delay = backoff_delay(self.errors, retry_after=error.retry_after, cap=UNKNOWN_POLL_CAP)
+        return min(delay, left)
+
+    def answered(self) -> None:
+        self.since, self.errors = None, 0
 
 
 class BaseVideoBackend(ABC):
@@ -177,32 +203,45 @@ class BaseVideoBackend(ABC):
         timeout: float,
         heartbeat: Callable[[], None] | None = None,
         on_change: Callable[[JobStatus], None] | None = None,
+        on_unknown: Callable[[BackendError | None], None] | None = None,
     ) -> JobStatus:
         """Poll until the job ends or ``timeout`` seconds pass (timed on this backend's clock).
 
-        Transient and malformed poll answers are waited out, up to a bound: polling is safe
-        to repeat, and giving up would abandon a paid job. ``heartbeat`` runs before every
-        poll (the pipeline renews the scene's slot there); ``on_change`` gets every status
-        whose vendor state differs from the previous one.
+        A poll the vendor does not answer (5xx, refused connection, timeout, garbage) leaves
+        the job *unknown*, not failed: it may still be running, and paid for. It is polled on,
+        with backoff, for up to the backend's ``unknown_grace``. ``heartbeat`` runs before
+        every poll (the pipeline renews the scene's slot there); ``on_change`` gets every
+        status whose vendor state differs from the previous one; ``on_unknown`` gets each
+        unanswered poll's error, and ``None`` when the vendor answers again.
 
         Raises:
+            VendorUnknownError: no answer for ``unknown_grace`` seconds.
             GenerationFailedError: ``timeout`` passed (the caller cancels the vendor job).
         """
         deadline = self._clock() + timeout
-        errors = 0
+        unknown = Unknown(self.settings.unknown_grace)
         last = ""
         while True:
             if heartbeat is not None:
                 heartbeat()
             try:
                 status = self.poll(job)
-                errors = 0
             except (TransientBackendError, MalformedResponseError) as error:
-                errors += 1
-                if errors > MAX_POLL_ERRORS:
-                    raise
-                self._pause(deadline, backoff_delay(errors, retry_after=error.retry_after))
+                delay = unknown.failed(self._clock(), error)
+                if on_unknown is not None:
+                    on_unknown(error)
+                if delay is None:
+                    raise VendorUnknownError(
+                        self.name,
+                        f"job {job.job_id}: no answer from the vendor for "
+                        f"{self.settings.unknown_grace:g} s (last: {error})",
+                    ) from error
+                self._pause(deadline, delay)
                 continue
+            if unknown.since is not None:
+                unknown.answered()
+                if on_unknown is not None:
+                    on_unknown(None)
             if on_change is not None and status.vendor_state != last:
                 on_change(status)
             last = status.vendor_state
@@ -254,12 +293,14 @@ class BaseVideoBackend(ABC):
         None of Runway, Luma, fal or ComfyUI reports a cost per job."""
         return None
 
-    def cancel_quietly(self, job: VendorJob) -> None:
-        """Cancel, best effort: the error that made us give up is the one worth reporting."""
+    def cancel_quietly(self, job: VendorJob) -> bool:
+        """Cancel, best effort: the error that made us give up is the one worth reporting.
+        True when the vendor took the cancel (or the job was already gone)."""
         try:
             self.cancel(job)
         except BackendError:
-            pass
+            return False
+        return True
 
     def get_task_status(self, job: VendorJob | str) -> JobStatus:
         """The normalised status of a vendor job (a handle, or a bare vendor job id)."""
