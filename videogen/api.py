@@ -296,6 +296,18 @@ def result_summary(record: SceneRecord) -> dict[str, Any]:
     }
 
 
+ORPHAN_COUNTS = (
+    "orphans",
+    "orphans_cancelled",
+    "orphans_used",
+    "orphans_double_paid",
+    "orphans_failed",
+    "orphans_wasted",
+)
+"""Vendor jobs left when their vendor stopped answering, and how they ended
+(:mod:`videogen.orphans`)."""
+
+
 def _stats(raw: dict[str, float], status: dict[str, Any]) -> dict[str, Any]:
     succeeded = raw.get("succeeded", 0.0)
     failed = raw.get("failed", 0.0)
@@ -316,6 +328,9 @@ def _stats(raw: dict[str, float], status: dict[str, Any]) -> dict[str, Any]:
         "failovers": int(raw.get("failovers", 0.0)),
         "vendor_jobs": int(submitted),
         "estimated_cost_usd": round(raw.get("cost_usd", 0.0), 4),
+        **{name: int(raw.get(name, 0.0)) for name in ORPHAN_COUNTS},
+        "orphan_usd": round(raw.get("orphan_usd", 0.0), 4),
+        "double_paid": int(raw.get("orphans_double_paid", 0.0) + raw.get("double_paid", 0.0)),
         "in_flight": status["current_tasks"],
         "queued": status["queued_tasks"],
     }

@@ -149,6 +149,9 @@ class Run:
                 )
             self._run()
         except (BackendError, CapabilityError) as error:
+            if self._moved_on():
+                self._lost()  # e.g. an orphan finished first and our job was cancelled
+                return
             on_error(self, _as_backend_error(self.name, error))
         except LeaseLostError:
             self._lost()
@@ -274,6 +277,11 @@ class Run:
             "scene %s: left %s job %s as an orphan (%s); the sweeper will cancel it or use "
             "its video", self.record.id, self.name, job.job_id, error,
         )  # fmt: skip
+
+    def _moved_on(self) -> bool:
+        """The scene no longer runs here (checked only after an error: one read)."""
+        record = self.ctx.store.scene(self.record.id)
+        return record is None or not record.on(self.name)
 
     def _lost(self) -> None:
         """Our slot is gone. Another worker resuming the same vendor job took it over: leave

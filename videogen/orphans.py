@@ -144,7 +144,7 @@ def _use(
     token = record.lease or "" if record.state is SceneState.RUNNING else ""
     settle = (Settle.KEEP, 0.0) if newer is not None else (Settle.RELEASE, 0.0)
     changes: dict[str, Any] = dict.fromkeys(WORKING_FIELDS)
-    changes.update(result=result, finished_at=now)
+    changes.update(result=result, finished_at=now, backend=backend.name)
     moved = ctx.store.apply(record.id, Event.ADOPT, on=on, token=token, settle=settle, **changes)
     if moved is None:  # the scene moved meanwhile: judge again next sweep
         dest.unlink(missing_ok=True)

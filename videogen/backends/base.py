@@ -60,6 +60,9 @@ def tolerate(*statuses: int) -> Iterator[None]:
             raise
 
 
+HEARTBEAT_EVERY = 1.0
+"""Seconds between heartbeats during a long pause (the heartbeat itself renews the lease only
+once a third of its time has passed)."""
 UNKNOWN_POLL_CAP = 8.0
 """Most seconds between polls of a job whose vendor stopped answering: back off, but notice
 its return within seconds."""
@@ -236,7 +239,7 @@ class BaseVideoBackend(ABC):
                         f"job {job.job_id}: no answer from the vendor for "
                         f"{self.settings.unknown_grace:g} s (last: {error})",
                     ) from error
-                self._pause(deadline, delay)
+                self._pause(deadline, delay, heartbeat)
                 continue
             if unknown.since is not None:
                 unknown.answered()
@@ -247,13 +250,22 @@ class BaseVideoBackend(ABC):
             last = status.vendor_state
             if status.state.terminal:
                 return status
-            self._pause(deadline, self.settings.poll_interval)
+            self._pause(deadline, self.settings.poll_interval, heartbeat)
 
-    def _pause(self, deadline: float, seconds: float) -> None:
+    def _pause(
+        self, deadline: float, seconds: float, heartbeat: Callable[[], None] | None = None
+    ) -> None:
+        """Sleep until the next poll, the heartbeat still beating at least every
+        :data:`HEARTBEAT_EVERY` seconds (a long backoff must not cost the slot's lease)."""
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise GenerationFailedError(self.name, f"no result within {self.settings.timeout:g} s")
-        self._sleep(min(seconds, remaining))
+        left = min(seconds, remaining)
+        while left > HEARTBEAT_EVERY and heartbeat is not None:
+            self._sleep(HEARTBEAT_EVERY)
+            heartbeat()
+            left -= HEARTBEAT_EVERY
+        self._sleep(left)
 
     def finish(self, job: VendorJob, status: JobStatus, dest: Path) -> VideoInfo:
         """Turn a terminal status into a stored video or the error it stands for."""
