@@ -41,8 +41,8 @@ MAX_CREATES = 2
 LOOKUP_TRIES = 3
 """Lookups tried (with a backoff between) when the lookup itself fails transiently."""
 WAIT_STEP = 0.5
-"""Seconds between heartbeats while waiting for a lost answer's time to pass (the slot's
-lease is renewed every third of its time, which is never under a second)."""
+"""Seconds between heartbeats while waiting for a lost answer's time to pass: short next to
+any real ``lease_ttl`` (60 s by default; the heartbeat renews it every third of that)."""
 DIED = "a worker died while creating the vendor job: one may exist"
 
 
