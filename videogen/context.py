@@ -32,6 +32,8 @@ class Context:
     store: Store
     dispatch: Dispatcher
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    """How a step lets time pass (step tests move their clock instead)."""
     _backends: dict[str, BaseVideoBackend] = field(default_factory=dict)
 
     # -- tuning, read from the config ------------------------------------------------------

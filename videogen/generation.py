@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import costs, routing, spend
+from . import costs, routing, spend, submits
 from .backends.base import BaseVideoBackend
 from .context import Context
 from .errors import (
-    AmbiguousSubmitError,
     BackendError,
     CapabilityError,
     CrashLoopError,
@@ -321,29 +320,9 @@ class Run:
         )  # fmt: skip
 
     def _vendor_job(self, request: GenerationRequest) -> VendorJob:
-        """The scene's vendor job: resumed when one was already created, else created once."""
-        saved, scene_id = self.record.vendor_job, self.record.id
-        if saved is not None and saved.backend == self.name:
-            log.info("scene %s: resuming %s job %s", scene_id, self.name, saved.job_id)
-            return saved
-        if self.record.submitting == self.name:
-            # A worker died between sending the create request and storing its answer.
-            raise AmbiguousSubmitError(
-                self.name, "a worker died while creating the vendor job: one may exist"
-            )
-        self.ctx.store.update(scene_id, submitting=self.name)
-        sent_at = self.ctx.clock()
-        try:
-            job = self.backend.submit(request).model_copy(update={"created_at": sent_at})
-        except BackendError as error:
-            if not isinstance(error, AmbiguousSubmitError):
-                self.ctx.store.update(scene_id, submitting=None)  # an answer: no job was made
-            raise
-        self.ctx.store.update(scene_id, vendor_job=job, submitting=None, request=request)
-        self.ctx.store.count(self.name, submitted=1, cost_usd=request.estimated_cost_usd)
-        self.created = True
-        log.info("scene %s: %s job %s created", scene_id, self.name, job.job_id)
-        return job
+        """The scene's vendor job: resumed, found after a lost create answer, or created
+        once (:mod:`videogen.submits`)."""
+        return submits.vendor_job(self, request)
 
     def _finish(self, request: GenerationRequest, job: VendorJob, status: JobStatus) -> None:
         record, clock = self.record, self.ctx.clock

@@ -267,6 +267,31 @@ class Orphan(BaseModel):
         return f"{self.job.backend}:{self.job.job_id}"
 
 
+class Submitting(BaseModel):
+    """A create request sent and not yet answered: what a lost answer is looked up by.
+
+    Stored on the scene before the request leaves, cleared once its answer is stored.
+    """
+
+    backend: str
+    key: str | None = None
+    """The client-chosen key sent with it (ComfyUI's ``prompt_id``); ``None`` in a record
+    written before keys were stored."""
+    sent_at: float | None = None
+    """When it was sent (wall clock): the lookup's time window, and when its answer can no
+    longer arrive."""
+    attempt: int = 1
+    """Creates sent for this try: a lost answer that the vendor does not know of is sent
+    once more (attempt 2), never a third time."""
+
+    @classmethod
+    def parse(cls, stored: str) -> Submitting:
+        """From its stored JSON, or from the plain backend name older records hold."""
+        if stored.startswith("{"):
+            return cls.model_validate_json(stored)
+        return cls(backend=stored)
+
+
 class JobStatus(BaseModel):
     """One poll's answer, normalised."""
 

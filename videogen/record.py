@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .models import GenerationRequest, Scene, SceneState, VendorJob
+from .models import GenerationRequest, Scene, SceneState, Submitting, VendorJob
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,10 @@ class SceneRecord:
     scene that fails over goes back to the same place."""
     started_at: float | None = None
     finished_at: float | None = None
-    submitting: str | None = None
-    """The backend a create request was sent to and not yet answered: a worker that dies here
-    leaves an ambiguous submit."""
+    submitting: Submitting | None = None
+    """The create request sent and not yet answered (backend, key, send time): a worker that
+    dies here leaves an ambiguous submit, resolved by looking the job up where the backend
+    can."""
     vendor_job: VendorJob | None = None
     request: GenerationRequest | None = None
     """What was sent to the vendor (the scene fitted to the backend), while it runs."""
@@ -85,7 +86,7 @@ class SceneRecord:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            if isinstance(value, Scene | VendorJob | GenerationRequest):
+            if isinstance(value, Scene | VendorJob | GenerationRequest | Submitting):
                 value = value.model_dump(mode="json", exclude_none=True)
             out[f.name] = list(value) if isinstance(value, tuple) else value
         out["state"] = self.state.value
@@ -123,6 +124,8 @@ def decode(data: Mapping[str, str]) -> SceneRecord:
         values["vendor_job"] = VendorJob.model_validate_json(values["vendor_job"])
     if "request" in values:
         values["request"] = GenerationRequest.model_validate_json(values["request"])
+    if "submitting" in values:
+        values["submitting"] = Submitting.parse(values["submitting"])
     return SceneRecord(**values)
 
 
@@ -140,7 +143,7 @@ def _encode(value: Any) -> str | int | float:
         return value.value
     if isinstance(value, str | int | float):
         return value
-    if isinstance(value, Scene | VendorJob | GenerationRequest):
+    if isinstance(value, Scene | VendorJob | GenerationRequest | Submitting):
         return value.model_dump_json(exclude_none=True)
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 

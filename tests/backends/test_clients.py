@@ -13,6 +13,9 @@ from pathlib import Path
 import av
 import pytest
 
+from tests.helpers import wait_until
+from videogen.backends import backend_class, luma
+from videogen.backends.base import Lookup
 from videogen.errors import (
     Action,
     AmbiguousSubmitError,
@@ -23,12 +26,15 @@ from videogen.errors import (
     InvalidOutputError,
     MalformedResponseError,
     RateLimitedError,
+    RejectedInputError,
 )
 from videogen.models import JobState, Scene, Size
 
 from .conftest import BACKENDS
 
 ALL = pytest.mark.parametrize("backend_name", BACKENDS)
+FINDERS = pytest.mark.parametrize("backend_name", ["svd", "luma"])
+"""The backends that can look up a job whose create answer was lost."""
 
 
 def _jobs(sandbox):
@@ -249,6 +255,105 @@ def test_lost_create_answer_is_ambiguous(backend_name, sandbox, make_backend):
     with pytest.raises(AmbiguousSubmitError):
         backend.submit(backend.prepare(Scene(prompt="slow answer")))
     assert len(_jobs(sandbox)) == 1
+
+
+@FINDERS
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_lost_create_answer_is_found(backend_name, sandbox, make_backend, finished):
+    sandbox.state.set_knobs(create_delay=1.5, never_finish=not finished)
+    backend = make_backend(request_timeout=0.4)
+    request = backend.prepare(Scene(prompt="slow answer, then found"))
+    key, sent_at = backend.new_key(), time.time()
+    with pytest.raises(AmbiguousSubmitError):
+        backend.submit(request, key=key)
+    [made] = _jobs(sandbox)
+    if finished:  # SVD: found in the history; else in the queue
+        wait_until(lambda: _jobs(sandbox)[0]["state"] == "succeeded", 5, "the job's end")
+    job = backend.find_submitted(request, key, sent_at)
+    assert job is not None and job.job_id == made["id"]
+    assert len(_jobs(sandbox)) == 1  # looking never creates
+    assert backend.poll(job).state is (JobState.SUCCEEDED if finished else JobState.RUNNING)
+
+
+@FINDERS
+def test_a_create_that_never_arrived_is_not_found(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    backend.submit(backend.prepare(Scene(prompt="another scene's job")))  # not ours
+    request = backend.prepare(Scene(prompt="never sent"))
+    assert backend.find_submitted(request, backend.new_key(), time.time()) is None
+    assert len(_jobs(sandbox)) == 1
+
+
+@pytest.mark.parametrize("backend_name", ["svd"])
+def test_comfyui_refuses_a_second_prompt_with_the_same_id(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="sent twice"))
+    key = backend.new_key()
+    assert backend.submit(request, key=key).job_id == key
+    with pytest.raises(RejectedInputError) as caught:
+        backend.submit(request, key=key)  # the resubmit after a lost answer cannot pay twice
+    assert caught.value.status_code == 409
+    assert [j["id"] for j in _jobs(sandbox)] == [key]
+
+
+@pytest.mark.parametrize("backend_name", ["luma"])
+def test_two_identical_luma_generations_in_the_window_cannot_be_told_apart(
+    backend_name, sandbox, make_backend
+):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="twins"))
+    sent_at = time.time()
+    first, second = backend.submit(request), backend.submit(request)
+    with pytest.raises(AmbiguousSubmitError, match="2 generations match") as caught:
+        backend.find_submitted(request, backend.new_key(), sent_at)
+    assert first.job_id in str(caught.value) and second.job_id in str(caught.value)
+
+
+@pytest.mark.parametrize("backend_name", ["luma"])
+def test_a_luma_lookup_matches_the_request_and_the_time(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="the same words", duration=5))
+    job = backend.submit(request)
+    longer = backend.prepare(Scene(prompt="the same words", duration=9))
+    assert backend.find_submitted(longer, "k", time.time()) is None  # another request
+    later = time.time() + backend.settings.request_timeout + 2 * luma.CLOCK_SKEW
+    assert backend.find_submitted(request, "k", later) is None  # made before that send
+    assert backend.find_submitted(request, "k", time.time()) == job
+
+
+@pytest.mark.parametrize("backend_name", ["luma"])
+def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
+    backend_name, sandbox, make_backend, monkeypatch
+):
+    monkeypatch.setattr(luma, "LIST_LIMIT", 2)  # small pages, so a few jobs make several
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="on page two"))
+    sent_at = time.time()
+    job = backend.submit(request)
+    for n in range(3):  # newer generations put ours on the second page
+        backend.submit(backend.prepare(Scene(prompt=f"newer {n}")))
+    assert backend.find_submitted(request, "k", sent_at) == job
+    pages = [r["query"] for r in _vendor_requests(sandbox) if r["method"] == "GET"]
+    assert pages == [{"limit": "2", "offset": "0"}, {"limit": "2", "offset": "2"}]
+    monkeypatch.setattr(luma, "LIST_PAGES", 1)  # ours is beyond the pages it may read
+    with pytest.raises(AmbiguousSubmitError, match="more than 2 generations"):
+        backend.find_submitted(request, "k", sent_at)
+
+
+@pytest.mark.parametrize("backend_name", ["runway", "pika"])
+def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    assert backend.lookup is Lookup.NONE
+    with pytest.raises(AmbiguousSubmitError, match="no way to look up"):
+        backend.find_submitted(backend.prepare(Scene(prompt="lost")), "k", time.time())
+    assert _vendor_requests(sandbox) == []
+
+
+def test_the_lookup_each_backend_declares():
+    declared = {name: backend_class(name).lookup for name in BACKENDS}
+    assert declared == {
+        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE
+    }  # fmt: skip
 
 
 @ALL

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import png_bytes, wait_until
 from videogen.models import SceneState
 
 from .conftest import jobs_of
@@ -271,3 +271,72 @@ def test_redis_restart_while_backend_workers_have_idle_threads(make_stack, sandb
     results, states, _ = check_batch(stack, sandboxes, late, "after", 7, timeout=60)
     assert states == {"succeeded": 7}, [r["error"] for r in results if r["error"]]
     assert {r["backend_used"] for r in results} == set(TEXT_BACKENDS)
+
+
+# -- lost create answers ----------------------------------------------------------------------
+
+
+def only(backend: str, **settings):
+    def change(vg):
+        for name in vg["backends"]:
+            vg["backends"][name]["enabled"] = name == backend
+        vg["backends"][backend].update(settings)
+
+    return change
+
+
+def one_scene(backend: str, tag: str, tmp_path) -> dict:
+    """A scene ``backend`` takes: SVD animates an image; the others take text."""
+    if backend != "svd":
+        return {"prompt": f"{tag} on {backend}", "duration": 5}
+    image = tmp_path / "frame.png"
+    image.write_bytes(png_bytes())
+    return {"image": str(image), "duration": 2}
+
+
+@pytest.mark.parametrize("backend", ["svd", "luma", "runway"])
+def test_a_lost_create_answer_is_found_where_the_vendor_lets_us_look(
+    make_stack, sandboxes, tmp_path, backend
+):
+    """SVD (by prompt_id) and Luma (by list) resume the job the lost answer named; Runway
+    cannot look, so the scene fails saying why. Never a second vendor job."""
+    stack = make_stack(only(backend, request_timeout=1)).start()
+    sandboxes[backend].state.set_knobs(create_delay=3)  # the answer never comes in time
+    generator = stack.generator()
+    job_id = generator.submit([one_scene(backend, "lost answer", tmp_path)])
+    (result,) = generator.wait(job_id, timeout=60)
+    made = jobs_of(sandboxes[backend])
+    report("lost_create_answer", backend=backend, success=result["success"], jobs=len(made))
+    assert len(made) == 1  # 0 duplicates: the vendor's own records
+    if backend == "runway":
+        assert not result["success"] and "never paid for twice" in result["error"]
+        return
+    assert result["success"], (result, stack.logs())
+    record = generator.store.scene(result["scene_id"])
+    assert record.result["vendor_job_id"] == made[0]["id"]
+    assert generator.get_statistics()["backends"][backend]["vendor_jobs"] == 1  # counted once
+
+
+def test_a_worker_killed_mid_create_on_svd_leaves_a_job_that_is_resumed(
+    make_stack, sandboxes, tmp_path
+):
+    stack = make_stack(only("svd", request_timeout=8)).start()
+    svd = sandboxes["svd"]
+    svd.state.set_knobs(create_delay=30)  # the worker waits for an answer that will not come
+    generator = stack.generator()
+    job_id = generator.submit([one_scene("svd", "killed", tmp_path)])
+    (scene_id,) = generator.store.job_scene_ids(job_id)
+
+    def mid_create() -> bool:  # the vendor made the job; its id is not in Redis yet
+        record = generator.store.scene(scene_id)
+        return bool(jobs_of(svd)) and bool(record and record.submitting and not record.vendor_job)
+
+    wait_until(mid_create, 30, stack.logs)
+    key = generator.store.scene(scene_id).submitting.key
+    stack.kill("svd-0")  # SIGKILL between sending the create and storing its answer
+    svd.state.set_knobs(create_delay=0)
+    stack.spawn("svd-1", "worker", "svd")
+    (result,) = generator.wait(job_id, timeout=60)
+    assert result["success"], (result, stack.logs())
+    resumed = generator.store.scene(scene_id).result["vendor_job_id"]
+    assert [j["id"] for j in jobs_of(svd)] == [key] == [resumed]

@@ -160,7 +160,9 @@ def make_steps(
         clock = Clock()
         sent = Recording()
         store = Store.from_url(step_redis.url, clock=clock)
-        pipeline = Pipeline(build_settings(raw, env={}), store, sent, clock=clock)
+        settings = build_settings(raw, env={})
+        # Waiting in a step moves the test's clock: no step test sleeps.
+        pipeline = Pipeline(settings, store, sent, clock=clock, sleep=clock.advance)
         made.append(pipeline)
         return Steps(pipeline, sent, clock, step_sandboxes)
 

@@ -4,13 +4,18 @@ crash-loop guard, ambiguous submits, resumes, and each kind of error."""
 from __future__ import annotations
 
 import json
+import time
 
+import pytest
+
+from tests.helpers import png_bytes
 from videogen import redis_keys as keys
 from videogen.generation import LEASE_WAIT, MAX_DELIVERIES, Run
-from videogen.models import SceneState
+from videogen.models import SceneState, Submitting, VendorJob
 from videogen.policy import Circuit, CircuitState
 from videogen.sandbox.state import HttpFault
 from videogen.states import Event
+from videogen.submits import LOOKUP_TRIES
 
 SCENE = {"prompt": "a lighthouse at dawn", "duration": 5}
 
@@ -227,7 +232,8 @@ def test_an_unreadable_create_answer_keeps_the_submit_ambiguous_and_fails(steps)
     steps.sandboxes["runway"].state.set_knobs(malformed_next=1, malformed_on="create")
     steps.pipeline.generate("runway", scene_id)
     record = steps.record(scene_id)
-    assert record.state is SceneState.FAILED and record.submitting == "runway"
+    assert record.state is SceneState.FAILED and record.submitting is not None
+    assert record.submitting.backend == "runway" and record.submitting.key
     assert record.error is not None and "never paid for twice" in record.error
     assert len(steps.jobs("runway")) == 1  # the job the lost answer named: never a second
 
@@ -279,3 +285,159 @@ def test_a_long_job_renews_its_lease_and_a_stale_message_is_ignored(steps):
     assert steps.store.apply(scene_id, Event.FAIL, error="stopped") is SceneState.FAILED
     steps.pipeline.generate("runway", scene_id)  # a late message for a finished scene
     assert steps.jobs("runway") == [] and steps.sent.take() == []
+
+
+# -- lost create answers: found where the vendor lets us look --------------------------------
+
+
+def _svd_scene(tmp_path):
+    image = tmp_path / "frame.png"
+    image.write_bytes(png_bytes(64, 36))
+    return {"image": str(image), "duration": 2}
+
+
+def _lost_answers(vg, backend):
+    """The create's answer never comes in time: the sandbox holds it past request_timeout."""
+    vg["backends"][backend]["request_timeout"] = 0.3
+
+
+def _succeeded_with_one_job(steps, backend, scene_id):
+    record = steps.record(scene_id)
+    assert record.state is SceneState.SUCCEEDED, record.error
+    [job] = [j for j in steps.jobs(backend) if not j["deleted"]]
+    assert record.result is not None and record.result["vendor_job_id"] == job["id"]
+    assert steps.store.stats(backend)["submitted"] == 1  # counted once
+    return job
+
+
+def test_a_lost_svd_create_answer_is_found_by_its_prompt_id_and_resumed(make_steps, tmp_path):
+    steps = make_steps(lambda vg: _lost_answers(vg, "svd"))
+    scene_id = _routed(steps, "svd", _svd_scene(tmp_path))
+    steps.sandboxes["svd"].state.set_knobs(create_delay=1.0)
+    started = steps.clock.now
+    steps.pipeline.generate("svd", scene_id)
+    _succeeded_with_one_job(steps, "svd", scene_id)
+    assert len(steps.jobs("svd")) == 1  # never sent twice
+    assert steps.clock.now >= started + 0.3  # looked only once the answer could not come
+    assert steps.pipeline.job_times().learned("svd") == 1  # this run sent it: timed
+
+
+def test_a_lost_luma_create_answer_is_found_in_the_list_and_resumed(make_steps):
+    steps = make_steps(lambda vg: _lost_answers(vg, "luma"))
+    steps.clock.now = time.time()  # Luma stamps generations with the real time
+    scene_id = _routed(steps, "luma")
+    steps.sandboxes["luma"].state.set_knobs(create_delay=1.0)
+    steps.pipeline.generate("luma", scene_id)
+    _succeeded_with_one_job(steps, "luma", scene_id)
+    assert len(steps.jobs("luma")) == 1
+    assert steps.sandboxes["luma"].state.requests_matching("GET", "/generations")  # it looked
+
+
+def test_a_worker_that_died_mid_create_on_svd_leaves_a_job_that_is_found(steps, tmp_path):
+    scene_id = _routed(steps, "svd", _svd_scene(tmp_path))
+    backend = steps.pipeline.backend("svd")
+    key = backend.new_key()
+    sent_at = steps.clock.now - 60  # the dead worker's send, long past
+    steps.store.update(scene_id, submitting=Submitting(backend="svd", key=key, sent_at=sent_at))
+    backend.submit(backend.prepare(steps.record(scene_id).spec), key=key)  # it did arrive
+    steps.pipeline.generate("svd", scene_id)
+    job = _succeeded_with_one_job(steps, "svd", scene_id)
+    assert job["id"] == key
+    assert steps.pipeline.job_times().learned("svd") == 0  # not timed by this run
+
+
+def test_a_worker_that_died_before_its_create_arrived_sends_it_with_the_same_id(steps, tmp_path):
+    scene_id = _routed(steps, "svd", _svd_scene(tmp_path))
+    key = steps.pipeline.backend("svd").new_key()
+    sent = Submitting(backend="svd", key=key, sent_at=steps.clock.now - 60)
+    steps.store.update(scene_id, submitting=sent)
+    steps.pipeline.generate("svd", scene_id)
+    assert _succeeded_with_one_job(steps, "svd", scene_id)["id"] == key
+
+
+def test_a_lost_luma_create_that_luma_does_not_show_is_sent_once_more(make_steps):
+    steps = make_steps(lambda vg: _lost_answers(vg, "luma"))
+    steps.clock.now = time.time()
+    scene_id = _routed(steps, "luma")
+    luma = steps.sandboxes["luma"].state
+    luma.set_knobs(create_delay=1.0)
+
+    def meanwhile(seconds):  # the generation is deleted (in Luma's dashboard) meanwhile
+        for job in luma.jobs():
+            luma.delete_job(job.id)
+        luma.set_knobs(create_delay=0.0)
+        steps.clock.advance(seconds)
+
+    steps.pipeline.sleep = meanwhile
+    steps.pipeline.generate("luma", scene_id)
+    job = _succeeded_with_one_job(steps, "luma", scene_id)
+    assert [j["deleted"] for j in steps.jobs("luma")] == [True, False]
+    assert steps.jobs("luma")[1]["id"] == job["id"]
+
+
+def test_a_second_lost_answer_that_is_not_found_either_fails_with_the_reason(make_steps):
+    steps = make_steps(lambda vg: _lost_answers(vg, "luma"))
+    steps.clock.now = time.time()
+    scene_id = _routed(steps, "luma")
+    luma = steps.sandboxes["luma"].state
+    luma.set_knobs(create_delay=1.0)
+
+    def meanwhile(seconds):
+        for job in luma.jobs():
+            luma.delete_job(job.id)
+        steps.clock.advance(seconds)
+
+    steps.pipeline.sleep = meanwhile
+    steps.pipeline.generate("luma", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED
+    assert record.error is not None and "already sent 2 times" in record.error
+    assert len(steps.jobs("luma")) == 2  # one resubmit, never a third create
+
+
+def test_an_svd_id_the_vendor_calls_taken_but_does_not_show_fails_with_the_reason(steps, tmp_path):
+    scene_id = _routed(steps, "svd", _svd_scene(tmp_path))
+    backend = steps.pipeline.backend("svd")
+    key = backend.new_key()
+    request = backend.prepare(steps.record(scene_id).spec)
+    steps.sandboxes["svd"].state.set_knobs(never_finish=True, concurrency_limit=1)
+    backend.submit(request, key=backend.new_key())  # another prompt runs first
+    backend.submit(request, key=key)  # ours waits in the queue
+    backend.cancel(VendorJob(backend="svd", job_id=key))  # deleted from the queue by hand
+    sent = Submitting(backend="svd", key=key, sent_at=steps.clock.now - 60)
+    steps.store.update(scene_id, submitting=sent)
+    steps.pipeline.generate("svd", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED
+    assert record.error is not None and "exists" in record.error and "never paid" in record.error
+    assert len(steps.jobs("svd")) == 2  # the refused resubmit made nothing
+
+
+@pytest.mark.parametrize(("faults", "found"), [(2, True), (LOOKUP_TRIES, False)])
+def test_a_lookup_that_fails_transiently_is_tried_again_then_gives_up(
+    make_steps, tmp_path, faults, found
+):
+    steps = make_steps(lambda vg: _lost_answers(vg, "svd"))
+    scene_id = _routed(steps, "svd", _svd_scene(tmp_path))
+    svd = steps.sandboxes["svd"].state
+    svd.set_knobs(create_delay=1.0, http_faults=[HttpFault(on="poll", status=503, count=faults)])
+    steps.pipeline.generate("svd", scene_id)
+    record = steps.record(scene_id)
+    if found:
+        _succeeded_with_one_job(steps, "svd", scene_id)
+    else:
+        assert record.state is SceneState.FAILED and len(steps.jobs("svd")) == 1
+        assert record.error is not None and f"failed {LOOKUP_TRIES} times" in record.error
+
+
+@pytest.mark.parametrize("backend", ["runway", "svd"])
+def test_a_record_from_before_keys_were_stored_fails_as_before(steps, tmp_path, backend):
+    scene = _svd_scene(tmp_path) if backend == "svd" else SCENE
+    scene_id = _routed(steps, backend, scene)
+    steps.store.update(scene_id, submitting=backend)  # the plain name older records hold
+    assert steps.record(scene_id).submitting == Submitting(backend=backend)
+    steps.pipeline.generate(backend, scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.FAILED
+    assert record.error is not None and "never paid for twice" in record.error
+    assert steps.jobs(backend) == []

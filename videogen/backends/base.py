@@ -13,10 +13,12 @@ The original design's methods (``generate_video``, ``get_task_status``, ``health
 from __future__ import annotations
 
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -25,6 +27,7 @@ import httpx
 from ..capabilities import Capabilities, plan
 from ..config import BackendSettings
 from ..errors import (
+    AmbiguousSubmitError,
     BackendError,
     ConfigError,
     GenerationFailedError,
@@ -91,6 +94,19 @@ class Unknown:
         self.since, self.errors = None, 0
 
 
+class Lookup(StrEnum):
+    """How a backend finds a job whose create answer was lost (an ambiguous submit)."""
+
+    NONE = "none"
+    """The vendor offers no way: the scene fails with the reason, never resubmitted."""
+    CLIENT_ID = "client_id"
+    """We choose the job's id and send it with the create (ComfyUI's ``prompt_id``): look it
+    up by that id; a resubmit reuses it, so the vendor itself refuses a second job."""
+    LIST = "list"
+    """The vendor lists recent jobs with their creation time and echoed request (Luma): match
+    one created around the send time whose request is the one we sent."""
+
+
 class BaseVideoBackend(ABC):
     """One vendor, one adapter. Subclasses set the class attributes and the five methods."""
 
@@ -100,6 +116,8 @@ class BaseVideoBackend(ABC):
     default_base_url: ClassVar[str]
     key_env: ClassVar[tuple[str, ...]]
     requires_key: ClassVar[bool]
+    lookup: ClassVar[Lookup] = Lookup.NONE
+    """How a lost create answer is resolved (:meth:`find_submitted`)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,8 +159,14 @@ class BaseVideoBackend(ABC):
         """What this backend can take, with its current settings."""
 
     @abstractmethod
-    def submit(self, request: GenerationRequest) -> VendorJob:
-        """Start one vendor job (one create request, never retried here)."""
+    def submit(self, request: GenerationRequest, *, key: str | None = None) -> VendorJob:
+        """Start one vendor job (one create request, never retried here).
+
+        Args:
+            key: the client-chosen key (:meth:`new_key`), stored by the caller before this is
+                sent; a ``CLIENT_ID`` backend sends it as the job's id (``None``: it picks
+                one itself), the others ignore it.
+        """
 
     @abstractmethod
     def poll(self, job: VendorJob) -> JobStatus:
@@ -155,6 +179,23 @@ class BaseVideoBackend(ABC):
     @abstractmethod
     def probe(self) -> dict[str, Any]:
         """A cheap authenticated request that never starts a paid generation; returns facts."""
+
+    def new_key(self) -> str:
+        """A fresh key for one create (what :meth:`submit` and :meth:`find_submitted` take):
+        a canonical lowercase UUID, which ComfyUI requires of a ``prompt_id``."""
+        return str(uuid.uuid4())
+
+    def find_submitted(
+        self, request: GenerationRequest, key: str, sent_at: float
+    ) -> VendorJob | None:
+        """The job a create with ``key``, sent at ``sent_at`` (wall clock), made, or ``None``
+        when the vendor has no such job (one or a few requests, never retried here).
+
+        Raises:
+            AmbiguousSubmitError: the vendor's answer cannot tell (two jobs match), or this
+                backend has no way to look (``lookup`` is ``NONE``).
+        """
+        raise AmbiguousSubmitError(self.name, "the vendor offers no way to look up a job")
 
     def failure_class(self, status: JobStatus) -> type[BackendError]:
         """Which error a FAILED status stands for; adapters map their vendor's codes."""

@@ -2,11 +2,14 @@
 
 ``POST /generations/video`` → Generation; ``GET /generations/{id}`` (queued, dreaming,
 completed, failed; ``assets.video``); ``DELETE /generations/{id}``; health from
-``GET /credits``. Bearer auth, no version header. Contract: shared/vendor-apis.md §B.
+``GET /credits``. Bearer auth, no version header. A create whose answer was lost is looked
+for in ``GET /generations?limit=&offset=`` (newest first): a generation created around the
+send time whose echoed ``request`` is the body we sent. Contract: shared/vendor-apis.md §B.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import field_validator
@@ -15,6 +18,7 @@ from ..capabilities import Capabilities, ImageInput, ModeSpec
 from ..config import BackendSettings
 from ..constants import LUMA_BASE_URL
 from ..errors import (
+    AmbiguousSubmitError,
     BackendError,
     ContentPolicyError,
     GenerationFailedError,
@@ -23,7 +27,7 @@ from ..errors import (
 )
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
 from ..transport import field, json_object, send
-from .base import BaseVideoBackend, tolerate
+from .base import BaseVideoBackend, Lookup, tolerate
 
 MODELS = {
     # model: (durations offered, USD per million output pixels at 24 fps). Published prices
@@ -43,6 +47,26 @@ STATES = {
     "failed": JobState.FAILED,
 }
 PROMPT_MAX_CHARS = 5000
+CLOCK_SKEW = 10.0
+"""Seconds our clock and Luma's may disagree (and a create may wait before Luma stamps it):
+the margin around the send time when a lost create is looked for. Wider would catch an
+earlier identical generation of the same scene (a retry) and make the lookup ambiguous."""
+LIST_LIMIT = 100
+"""Generations per list page."""
+LIST_PAGES = 5
+"""Pages read at most: more generations than that since the send time and we cannot tell."""
+FINGERPRINT = {
+    # The create fields that make two generations the same request, with Luma's defaults
+    # (an echo may fill in or leave out a default: both mean the same request).
+    "generation_type": "video",
+    "model": None,
+    "prompt": "",
+    "aspect_ratio": "16:9",
+    "resolution": "720p",
+    "duration": "5s",
+    "loop": False,
+    "keyframes": None,
+}
 _POLICY_WORDS = ("moderation", "policy", "safety", "nsfw")
 
 
@@ -110,10 +134,41 @@ def parse_generation(backend: str, body: dict[str, Any]) -> JobStatus:
     )
 
 
+def fingerprint(body: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a create request (ours, or a generation's echoed ``request``)."""
+    return {
+        key: default if body.get(key) is None else body[key] for key, default in FINGERPRINT.items()
+    }
+
+
+def created_time(backend: str, generation: dict[str, Any]) -> float:
+    """A generation's ``created_at`` (ISO 8601, UTC when no zone is given) as epoch seconds."""
+    try:
+        when = datetime.fromisoformat(str(field(backend, generation, "created_at")))
+    except ValueError:
+        raise MalformedResponseError(backend, "a generation's created_at is not a time") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def matching(
+    backend: str, page: list[dict[str, Any]], wanted: dict[str, Any], start: float, end: float
+) -> list[str]:
+    """Ids of the generations on a list page created in [start, end] from the request
+    ``wanted`` (a :func:`fingerprint`)."""
+    return [
+        str(field(backend, g, "id"))
+        for g in page
+        if start <= created_time(backend, g) <= end
+        and fingerprint(g.get("request") or {}) == wanted
+    ]
+
+
 class LumaBackend(BaseVideoBackend):
     name = "luma"
     settings_model = LumaSettings
     settings: LumaSettings
+    lookup = Lookup.LIST
+    """Luma takes no client id but lists generations with their time and request (§B.5)."""
 
     def get_capabilities(self) -> Capabilities:
         durations, per_mpx = MODELS[self.settings.model]
@@ -152,11 +207,52 @@ class LumaBackend(BaseVideoBackend):
             body["keyframes"] = {"frame0": {"type": "image", "url": request.image}}
         return body
 
-    def submit(self, request: GenerationRequest) -> VendorJob:
+    def submit(self, request: GenerationRequest, *, key: str | None = None) -> VendorJob:
         body = self.payload(request)
         response = self._call("POST", "/generations/video", json=body, creates_job=True)
         answer = json_object(self.name, response, creates_job=True)
         return VendorJob(backend=self.name, job_id=field(self.name, answer, "id", creates_job=True))
+
+    def find_submitted(
+        self, request: GenerationRequest, key: str, sent_at: float
+    ) -> VendorJob | None:
+        """The one generation created from this request within [sent_at - skew, sent_at +
+        request_timeout + skew], paging back through the list (newest first) to the window's
+        start.
+
+        Raises:
+            AmbiguousSubmitError: two or more match (an identical scene sent at the same
+                time), or the window lies beyond the pages read.
+        """
+        wanted = fingerprint(self.payload(request))
+        start = sent_at - CLOCK_SKEW
+        end = sent_at + self.settings.request_timeout + CLOCK_SKEW
+        found: list[str] = []
+        for number in range(LIST_PAGES):
+            page, more = self._list_page(number * LIST_LIMIT)
+            found += matching(self.name, page, wanted, start, end)
+            if not more or not page or created_time(self.name, page[-1]) < start:
+                return self._one(found)
+        raise AmbiguousSubmitError(
+            self.name, f"more than {LIST_PAGES * LIST_LIMIT} generations since the create"
+        )
+
+    def _list_page(self, offset: int) -> tuple[list[dict[str, Any]], bool]:
+        params = {"limit": LIST_LIMIT, "offset": offset}
+        body = json_object(self.name, self._call("GET", "/generations", params=params))
+        page = body.get("generations")
+        if not isinstance(page, list) or not all(isinstance(g, dict) for g in page):
+            raise MalformedResponseError(self.name, "generation list has no generations")
+        return page, bool(body.get("has_more"))
+
+    def _one(self, found: list[str]) -> VendorJob | None:
+        if len(found) > 1:
+            raise AmbiguousSubmitError(
+                self.name,
+                f"{len(found)} generations match the lost create ({', '.join(found)}): "
+                "cannot tell which is ours",
+            )
+        return VendorJob(backend=self.name, job_id=found[0]) if found else None
 
     def poll(self, job: VendorJob) -> JobStatus:
         try:

@@ -26,7 +26,7 @@ from ..errors import (
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import POLICY_CODES, field, json_object, send
-from .base import BaseVideoBackend, tolerate
+from .base import BaseVideoBackend, Lookup, tolerate
 
 ASPECT_SIZES = {
     "16:9": (16, 9),
@@ -90,6 +90,8 @@ class PikaBackend(BaseVideoBackend):
     name = "pika"
     settings_model = PikaSettings
     settings: PikaSettings
+    lookup = Lookup.NONE
+    """fal's queue takes no client id and lists no requests (§C.2): a lost answer stays lost."""
 
     def get_capabilities(self) -> Capabilities:
         spec = ModeSpec(
@@ -133,7 +135,7 @@ class PikaBackend(BaseVideoBackend):
             return ref
         return data_uri(load_image(self._client, self.name, ref))
 
-    def submit(self, request: GenerationRequest) -> VendorJob:
+    def submit(self, request: GenerationRequest, *, key: str | None = None) -> VendorJob:
         kind = "image-to-video" if request.mode is Mode.IMAGE_TO_VIDEO else "text-to-video"
         url = f"{self.base_url}/{request.model.strip('/')}/{kind}"
         response = self._send("POST", url, json=self.payload(request), creates_job=True)

@@ -24,7 +24,7 @@ from ..errors import (
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, json_object, send
-from .base import BaseVideoBackend, tolerate
+from .base import BaseVideoBackend, Lookup, tolerate
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
@@ -147,6 +147,8 @@ class RunwayBackend(BaseVideoBackend):
     name = "runway"
     settings_model = RunwaySettings
     settings: RunwaySettings
+    lookup = Lookup.NONE
+    """Runway takes no client id and has no list of tasks (§A.4): a lost answer stays lost."""
 
     def get_capabilities(self) -> Capabilities:
         text = self.settings.text_model
@@ -173,7 +175,7 @@ class RunwayBackend(BaseVideoBackend):
             self._client, self.name, method, self.base_url + path, headers=headers, **kwargs
         )
 
-    def submit(self, request: GenerationRequest) -> VendorJob:
+    def submit(self, request: GenerationRequest, *, key: str | None = None) -> VendorJob:
         body = self.payload(request)
         path = "/v1/image_to_video" if request.mode is Mode.IMAGE_TO_VIDEO else "/v1/text_to_video"
         response = self._call("POST", path, json=body, creates_job=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +26,7 @@ from ..errors import ConfigError, MalformedResponseError
 from ..media import ImageData, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, json_object, send
-from .base import BaseVideoBackend
+from .base import BaseVideoBackend, Lookup
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif", ".webp")
 CLIENT_ID = "videogen"
@@ -113,6 +112,9 @@ class SVDBackend(BaseVideoBackend):
     name = "svd"
     settings_model = SVDSettings
     settings: SVDSettings
+    lookup = Lookup.CLIENT_ID
+    """We send the ``prompt_id``: a lost answer is looked up by it, and ComfyUI refuses a
+    second prompt with the same id (409)."""
 
     @cached_property
     def _templates(self) -> dict[Mode, Any]:
@@ -182,11 +184,11 @@ class SVDBackend(BaseVideoBackend):
         }
         return fill(self._templates[request.mode], values)
 
-    def submit(self, request: GenerationRequest) -> VendorJob:
+    def submit(self, request: GenerationRequest, *, key: str | None = None) -> VendorJob:
         image_name = None
         if request.mode is Mode.IMAGE_TO_VIDEO:
             image_name = self.upload(load_image(self._client, self.name, request.image or ""))
-        prompt_id = str(uuid.uuid4())  # chosen by us, so a lost answer can be looked up
+        prompt_id = key or self.new_key()  # chosen by us, so a lost answer can be looked up
         body = {
             "prompt": self.workflow(request, image_name),
             "client_id": CLIENT_ID,
@@ -207,6 +209,19 @@ class SVDBackend(BaseVideoBackend):
                 # Deleted from the queue, or lost in a ComfyUI restart: either way it is gone.
                 return JobStatus(state=JobState.CANCELLED, vendor_state="gone")
         return self._status(entry)
+
+    def find_submitted(
+        self, request: GenerationRequest, key: str, sent_at: float
+    ) -> VendorJob | None:
+        """The prompt ``key`` if ComfyUI knows it: finished (in the history) or queued or
+        running (in ``/queue``); looked up in the history twice, as :meth:`poll` does, since
+        it may finish between the two calls."""
+        known = (
+            self._history(key) is not None
+            or self._queue_place(key) is not None
+            or self._history(key) is not None
+        )
+        return VendorJob(backend=self.name, job_id=key) if known else None
 
     def _history(self, prompt_id: str) -> dict[str, Any] | None:
         body = json_object(self.name, self._send("GET", f"/history/{prompt_id}"))
