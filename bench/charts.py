@@ -154,10 +154,10 @@ def _failover(result: dict[str, Any], axes: Any) -> None:
     keys = [
         "stop_routing_after_first_failure_s",
         "circuit_open_after_first_failure_s",
-        "in_flight_done_elsewhere_after_outage_s",
+        "in_flight_done_after_outage_s",
     ]
     values = [_number(summary.get(k)) for k in keys]
-    right.barh(["stop routing", "circuit open", "in-flight done elsewhere"], values)
+    right.barh(["stop routing", "circuit open", "in-flight stored"], values)
     right.axvline(2.0, color="tab:red", linestyle="--", label="target (2 s)")
     _labels(right, "Failover times (median of runs)", "seconds", "")
 

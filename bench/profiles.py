@@ -29,6 +29,10 @@ class Profile:
     failover_outage_at: float
     """Seconds into the stream when Runway goes down."""
     failover_job_seconds: float
+    failover_outage_s: float
+    """How long Runway stays down in the main case (shorter than its default grace)."""
+    failover_grace_s: float
+    """Runway's ``unknown_grace`` in the case where it stays down for good."""
     failover_wait: float
     """Seconds to wait for the last scenes after the stream (stranded ones may take minutes)."""
     memory_slots: tuple[int, ...]
@@ -50,6 +54,8 @@ FULL = Profile(
     failover_seconds=16.0,
     failover_outage_at=5.0,
     failover_job_seconds=1.0,
+    failover_outage_s=30.0,
+    failover_grace_s=10.0,
     failover_wait=420.0,
     memory_slots=(1, 8, 32),
     scale_scenes=100_000,
@@ -69,7 +75,9 @@ SMOKE = Profile(
     failover_seconds=2.0,
     failover_outage_at=0.8,
     failover_job_seconds=0.3,
-    failover_wait=5.0,
+    failover_outage_s=1.5,
+    failover_grace_s=0.5,
+    failover_wait=8.0,
     memory_slots=(1, 2),
     scale_scenes=20,
     scale_finished=4,
