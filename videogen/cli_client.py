@@ -316,6 +316,12 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
             f"latency {latency:>7}  errors {s['errors']}  retries {s['retries']}  "
             f"failovers {s['failovers']}  job time {learned}"
         )
+        if s["orphans"]:
+            click.echo(
+                f"          orphans {s['orphans']} (${s['orphan_usd']:.2f}): cancelled "
+                f"{s['orphans_cancelled']}, used {s['orphans_used']}, failed "
+                f"{s['orphans_failed']}, paid twice {s['double_paid']}"
+            )
     _print_spend(stats["spend"])
 
 

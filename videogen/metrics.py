@@ -32,6 +32,11 @@ _COUNTERS = {
     "failovers": "Scenes re-routed away from this backend",
     "errors": "Errors of any kind on this backend",
     "submitted": "Vendor jobs created",
+    "orphans": "Vendor jobs left when the vendor stopped answering past the grace",
+    "orphans_cancelled": "Orphans cancelled once the vendor answered",
+    "orphans_used": "Orphans that finished first: their video became the scene's",
+    "orphans_double_paid": "Orphans that succeeded after their scene had a video (paid twice)",
+    "orphans_failed": "Orphans the vendor failed (their spend refunded)",
 }
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from tests.helpers import wait_until
 
 from .conftest import jobs_of
+from .test_cli import clean_env, videogen
 
 
 def _config(grace: float, **runway):
@@ -79,6 +80,9 @@ def test_past_the_grace_scenes_finish_elsewhere_and_every_orphan_is_settled(make
     # counted so; none was used, and nothing is still running on the vendor
     assert ended["orphans_double_paid"] == 3, stats
     assert not any(j["state"] in ("running", "queued") for j in jobs_of(sandboxes["runway"]))
+    env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
+    text = videogen("--config", str(stack.config_path), "stats", env=env).stdout
+    assert "orphans 3 ($" in text and "paid twice 3" in text, text
     print(f"double-paid scenes after a 10-s outage with a 2-s grace: {ended}")
 
 
