@@ -14,6 +14,7 @@ _NOW_MS = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[
 APPLY = (
     f"local TABLE = {lua_table()}\nlocal TERMINAL = {lua_terminal()}\n"
     + f"local QUEUED = '{keys.queued('')}'\n"
+    + f"local EVENTS = '{keys.EVENTS}'\n"
     + """
 -- KEYS: scene hash, live set, lease zset of the guarded backend (or any key), backlog
 --       class zset (or any key).
@@ -21,7 +22,7 @@ APPLY = (
 --       backlog score ('' = none), settlement ('' = none, settle, release or keep),
 --       settled micro-dollars, number of fields to set n, then n name/value pairs, then
 --       names to delete.
-local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease', 'reserved')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'backend', 'lease', 'reserved', 'job_id')
 if not cur[1] then return false end
 if ARGV[3] ~= '' and cur[2] ~= ARGV[3] then return false end
 if ARGV[4] ~= '' and cur[3] ~= ARGV[4] then return false end
@@ -49,7 +50,11 @@ if ARGV[6] ~= '' and cur[4] and cur[4] ~= '' then
   if ARGV[6] == 'keep' then redis.call('HINCRBY', KEYS[1], 'held', res.usd) end
   redis.call('HSET', KEYS[1], 'reserved', '')
 end
-if TERMINAL[to] then redis.call('SREM', KEYS[2], ARGV[2]) end
+if TERMINAL[to] then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', 100000, '*', 'scene', ARGV[2], 'job', cur[5] or '',
+    'state', to)
+end
 if ARGV[4] ~= '' and to ~= 'running' then redis.call('ZREM', KEYS[3], ARGV[2]) end
 if cur[1] == 'routed' and to ~= 'routed' then
   redis.call('ZREM', QUEUED .. (cur[2] or ''), ARGV[2])
@@ -62,7 +67,8 @@ return to
 running by the lease holder gives its slot back in the same step, a move away from routed
 gives back the slot it had reserved, and a move back to pending can put the scene into its
 backlog class in the same step; a settlement resolves the try's reservation on every ledger
-it was made on (:mod:`videogen.spend`), once."""
+it was made on (:mod:`videogen.spend`), once. A move to a terminal state is appended to the
+event stream (:data:`videogen.redis_keys.EVENTS`) in the same step: an outbox."""
 
 _STARTABLE = "{" + ", ".join(f'["{s.value}"]=true' for s in sources(Event.START)) + "}"
 

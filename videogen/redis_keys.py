@@ -21,6 +21,10 @@ VTIME = f"{PREFIX}vtime"
 """The round of the latest scene bound to a backend (the backlog's fair-queuing clock)."""
 JOB_SEQ = f"{PREFIX}jobseq"
 """Counter: jobs in submit order (breaks ties between jobs in one backlog round)."""
+EVENTS = f"{PREFIX}events"
+"""Stream: one entry per scene reaching a terminal state (``scene``, ``job``, ``state``),
+appended by the transition script in the same atomic step (an outbox: webhooks and live
+views read it; capped near 100,000 entries)."""
 ORPHANS = f"{PREFIX}orphans"
 """Hash: ``backend:vendor job id`` -> orphan (JSON, :class:`videogen.models.Orphan`)."""
 DISPATCH = f"{PREFIX}dispatch"

@@ -48,6 +48,9 @@ def test_generate_stores_a_checked_video_and_frees_everything(steps):
     # the vendor job's end gave the slot back and asked a router, once, to fill it
     assert steps.sent.take() == [("dispatch",)]
     assert steps.pipeline.job_times().learned("runway") == 1
+    # the move to succeeded was appended to the event stream in the same step
+    [(_, event)] = steps.store.r.xrange(keys.EVENTS)
+    assert event == {"scene": scene_id, "job": record.job_id, "state": "succeeded"}
 
 
 def test_a_finishing_scene_hands_its_slot_to_the_next_waiting_one(make_steps):
