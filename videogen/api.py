@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import costs, forecast, spend, stackview
+from . import costs, forecast, jobcontrol, spend, stackview
 from .classes import ScClass
 from .config import Settings, job_options
 from .errors import VideoGenError
@@ -101,6 +101,20 @@ class VideoGenerator:
         stack = self.stack()
         caps = stack.capabilities() if stack else None
         return self.pipeline.submit(parsed, caps, priority, options)
+
+    def cancel(
+        self, job_id: str, scene_ids: list[str] | None = None, *, reason: str = ""
+    ) -> dict[str, Any]:
+        """Cancel a job's live scenes (all, or those named by id or index): waiting ones
+        leave the backlog, running ones get the vendor's cancel and give their slot back,
+        finished ones stay. Returns what was cancelled, what was left, and the vendor jobs
+        being cancelled."""
+        return jobcontrol.cancel(self.pipeline, job_id, scene_ids, reason).as_dict()
+
+    def retry(self, job_id: str, scene_ids: list[str] | None = None) -> dict[str, Any]:
+        """Send a job's failed or cancelled scenes (all, or those named) back to the
+        backlog, every backend open to them again; succeeded scenes are untouched."""
+        return jobcontrol.retry(self.pipeline, job_id, scene_ids).as_dict()
 
     def records(self, job_id: str) -> list[SceneRecord]:
         """Every scene of a job as stored, in order."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import cli_client, cli_processes, cli_up
+from . import cli_client, cli_jobs, cli_processes, cli_up
 from .backends import create_backend
 from .cli_config import config_option, load_settings
 from .config import Settings
@@ -176,6 +176,8 @@ cli.add_command(cli_client.submit_command, "submit")
 cli.add_command(cli_client.status_command, "status")
 cli.add_command(cli_client.health_command, "health")
 cli.add_command(cli_client.stats_command, "stats")
+cli.add_command(cli_jobs.cancel_command, "cancel")
+cli.add_command(cli_jobs.retry_command, "retry")
 cli.add_command(cli_processes.worker_command, "worker")
 cli.add_command(cli_processes.beat_command, "beat")
 cli.add_command(cli_processes.flower_command, "flower")

@@ -25,6 +25,8 @@ class Dispatcher(Protocol):
 
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None: ...
 
+    def sweep(self) -> None: ...
+
 
 @dataclass
 class Context:

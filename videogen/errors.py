@@ -88,6 +88,10 @@ class StoreUnavailableError(VideoGenError):
     """Redis cannot be reached; the message names the URL (without its password) and why."""
 
 
+class JobControlError(VideoGenError):
+    """A cancel or retry that cannot be done as asked (unknown job or scene, wrong state)."""
+
+
 class StackError(VideoGenError):
     """``videogen up`` could not start a process, or one kept crashing; names it and its log."""
 

@@ -289,6 +289,14 @@ class Run:
         record, job = self.ctx.store.scene(self.record.id), self.job
         if job is None or record is None:
             return
+        if record.state is SceneState.CANCELLED:
+            self.backend.cancel_quietly(job)  # the sweep asks too; twice is harmless
+            if self.stored is not None:
+                self.stored.unlink(missing_ok=True)
+            log.info(
+                "scene %s was cancelled; %s job %s cancelled", record.id, self.name, job.job_id
+            )
+            return
         ours = record.vendor_job is not None and record.vendor_job.job_id == job.job_id
         used = (record.result or {}).get("vendor_job_id") == job.job_id
         if ours or used:

@@ -50,6 +50,7 @@ if ARGV[6] ~= '' and cur[4] and cur[4] ~= '' then
   if ARGV[6] == 'keep' then redis.call('HINCRBY', KEYS[1], 'held', res.usd) end
   redis.call('HSET', KEYS[1], 'reserved', '')
 end
+if TERMINAL[cur[1]] and not TERMINAL[to] then redis.call('SADD', KEYS[2], ARGV[2]) end
 if TERMINAL[to] then
   redis.call('SREM', KEYS[2], ARGV[2])
   redis.call('XADD', EVENTS, 'MAXLEN', '~', 100000, '*', 'scene', ARGV[2], 'job', cur[5] or '',

@@ -261,6 +261,8 @@ class Orphan(BaseModel):
     request: GenerationRequest | None = None
     """What was asked of the vendor (for the result, should its video be used)."""
     reason: str = ""
+    cancelled: bool = False
+    """Left because a person cancelled its scene (not counted among the orphans)."""
 
     @property
     def key(self) -> str:

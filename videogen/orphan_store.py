@@ -17,6 +17,9 @@ class OrphanStore:
     def add_orphan(self, orphan: Orphan) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.hset(keys.ORPHANS, orphan.key, orphan.model_dump_json())
+        if orphan.cancelled:  # a person's cancel: only its vendor job's cancel is pending
+            pipe.execute()
+            return
         pipe.hincrby(keys.stats(orphan.job.backend), "orphans", 1)
         pipe.hincrbyfloat(keys.stats(orphan.job.backend), "orphan_usd", orphan.usd)
         pipe.execute()
@@ -29,6 +32,8 @@ class OrphanStore:
         sweeper already did."""
         if not self.r.hdel(keys.ORPHANS, orphan.key):
             return False
+        if orphan.cancelled:
+            return True
         self.r.hincrby(keys.stats(orphan.job.backend), f"orphans_{outcome}", 1)
         return True
 
@@ -41,5 +46,6 @@ class OrphanStore:
             pipe.hincrby(key, "baseline", -to_micro(orphan.base))
         if orphan.ledgers:  # else nothing was settled for it (no reservation was made)
             pipe.hincrby(keys.scene(orphan.scene_id), "spent", -micro)
-        pipe.hincrbyfloat(keys.stats(orphan.job.backend), "orphan_usd", -orphan.usd)
+        if not orphan.cancelled:
+            pipe.hincrbyfloat(keys.stats(orphan.job.backend), "orphan_usd", -orphan.usd)
         pipe.execute()

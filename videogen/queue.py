@@ -43,6 +43,12 @@ class CeleryDispatcher:
             "videogen.health", args=[request_id], queue=ROUTER_QUEUE, expires=expires
         )
 
+    def sweep(self) -> None:
+        """A sweep now (the beat's runs every ``sweep_interval``): a cancel's vendor jobs."""
+        self.app.send_task(
+            "videogen.sweep", queue=ROUTER_QUEUE, ignore_result=True, expires=DISPATCH_EXPIRES
+        )
+
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
         self.app.send_task(
             "videogen.generate",

@@ -32,6 +32,8 @@ class Event(StrEnum):
     """Given up, with a reason."""
     CANCEL = "cancel"
     """Nobody wants it any more."""
+    RESUBMIT = "resubmit"
+    """A person asked for a failed or cancelled scene to be tried again."""
     ADOPT = "adopt"
     """An orphan (a vendor job the scene left when its vendor stopped answering) finished
     first: its video is the scene's, wherever the scene is now."""
@@ -50,6 +52,8 @@ _TABLE: dict[tuple[SceneState, Event], SceneState] = {
     **{(s, Event.FAIL): SceneState.FAILED for s in _LIVE},
     **{(s, Event.CANCEL): SceneState.CANCELLED for s in _LIVE},
     **{(s, Event.ADOPT): SceneState.SUCCEEDED for s in _LIVE},
+    (SceneState.FAILED, Event.RESUBMIT): _P,
+    (SceneState.CANCELLED, Event.RESUBMIT): _P,
 }
 
 TABLE: Mapping[tuple[SceneState, Event], SceneState] = MappingProxyType(_TABLE)

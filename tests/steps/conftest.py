@@ -71,6 +71,9 @@ class Recording:
     def generate(self, backend: str, scene_id: str, countdown: float = 0.0) -> None:
         self.sent.append(("generate", backend, scene_id, countdown))
 
+    def sweep(self) -> None:
+        self.sent.append(("sweep",))
+
     def take(self) -> list[tuple[Any, ...]]:
         sent, self.sent = self.sent, []
         return sent

@@ -30,6 +30,8 @@ EXPECTED = {
     (P, Event.ADOPT): S,  # an orphan's video, wherever the scene is now
     (R, Event.ADOPT): S,
     (G, Event.ADOPT): S,
+    (F, Event.RESUBMIT): P,  # a person's retry
+    (C, Event.RESUBMIT): P,
 }
 
 

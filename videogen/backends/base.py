@@ -253,7 +253,8 @@ class BaseVideoBackend(ABC):
 
         A poll the vendor does not answer (5xx, refused connection, timeout, garbage) leaves
         the job *unknown*, not failed: it may still be running, and paid for. It is polled on,
-        with backoff, for up to the backend's ``unknown_grace``. ``heartbeat`` runs before
+        with backoff, for up to the backend's ``unknown_grace``, and ``timeout`` is not applied
+        to it meanwhile (a job is not timed out for what we cannot see). ``heartbeat`` runs before
         every poll (the pipeline renews the scene's slot there); ``on_change`` gets every
         status whose vendor state differs from the previous one; ``on_unknown`` gets each
         unanswered poll's error, and ``None`` when the vendor answers again.
@@ -280,7 +281,7 @@ class BaseVideoBackend(ABC):
                         f"job {job.job_id}: no answer from the vendor for "
                         f"{self.settings.unknown_grace:g} s (last: {error})",
                     ) from error
-                self._pause(deadline, delay, heartbeat)
+                self._pause(None, delay, heartbeat)  # the timeout waits for an answer
                 continue
             if unknown.since is not None:
                 unknown.answered()
@@ -294,14 +295,20 @@ class BaseVideoBackend(ABC):
             self._pause(deadline, self.settings.poll_interval, heartbeat)
 
     def _pause(
-        self, deadline: float, seconds: float, heartbeat: Callable[[], None] | None = None
+        self, deadline: float | None, seconds: float, heartbeat: Callable[[], None] | None = None
     ) -> None:
         """Sleep until the next poll, the heartbeat still beating at least every
-        :data:`HEARTBEAT_EVERY` seconds (a long backoff must not cost the slot's lease)."""
-        remaining = deadline - self._clock()
-        if remaining <= 0:
-            raise GenerationFailedError(self.name, f"no result within {self.settings.timeout:g} s")
-        left = min(seconds, remaining)
+        :data:`HEARTBEAT_EVERY` seconds (a long backoff must not cost the slot's lease).
+        ``deadline`` ``None``: the vendor is not answering, and a job is not timed out for
+        what we cannot see (the grace bounds that wait)."""
+        left = seconds
+        if deadline is not None:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise GenerationFailedError(
+                    self.name, f"no result within {self.settings.timeout:g} s"
+                )
+            left = min(seconds, remaining)
         while left > HEARTBEAT_EVERY and heartbeat is not None:
             self._sleep(HEARTBEAT_EVERY)
             heartbeat()
