@@ -75,7 +75,8 @@ def sweep_orphans(ctx: Context) -> dict[str, int]:
                 "orphan %s job %s of scene %s: %s",
                 orphan.job.backend, orphan.job.job_id, orphan.scene_id, outcome.value,
             )  # fmt: skip
-            counts[f"orphans_{outcome.value}"] = counts.get(f"orphans_{outcome.value}", 0) + 1
+            name = "user_cancels" if orphan.cancelled else f"orphans_{outcome.value}"
+            counts[name] = counts.get(name, 0) + 1
     return counts
 
 
