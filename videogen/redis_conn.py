@@ -12,7 +12,7 @@ from typing import Any
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from .constants import SENTINEL_TIMEOUT
 from .errors import StoreUnavailableError
@@ -46,6 +46,26 @@ def connect(url: str, *, patient: bool = True) -> redis.Redis:
     return redis.Redis.from_url(check_redis_url(url), **options)
 
 
+class MasterFollowingConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that asks the sentinels for the master whenever it
+    reconnects.
+
+    redis-py asks them only when a pooled connection is first opened: a command retried after
+    its connection dropped reconnects at the address the connection had (``connect_check_
+    health``; redis/redis-py#3874). So a command in flight when the master died retried the
+    dead address for all its retries (about 80 s), and held up its step that long: seen as a
+    router stuck in a health probe's SET after a failover (``tests/pipeline/test_redis_ha.py``).
+    """
+
+    def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if self._sock is None and self.connection_pool.is_master:
+            # MasterNotFoundError while the sentinels elect: a ConnectionError, retried.
+            self.host, self.port = self.connection_pool.get_master_address()
+        super().connect_check_health(check_health, retry_socket_connect)
+
+
 def sentinel_master(where: SentinelURL, **options: Any) -> redis.Redis:
     """A client of the master the sentinels name now (redis-py's ``master_for``: every new
     connection asks them again, so a promoted replica is found)."""
@@ -58,6 +78,7 @@ def sentinel_master(where: SentinelURL, **options: Any) -> redis.Redis:
     )
     client: redis.Redis = sentinel.master_for(
         where.master_name,
+        connection_class=MasterFollowingConnection,
         db=where.db,
         username=where.username,
         password=where.password,
