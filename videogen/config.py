@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES
 from .errors import ConfigError
 from .pricing import Pricing
+from .redis_url import check_redis_url
 
 DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "svd": {"priority": 1, "max_concurrent_tasks": 2},
@@ -204,10 +205,25 @@ class Settings(BaseModel):
     video_generation: VideoGenerationSettings = Field(default_factory=VideoGenerationSettings)
     redis_url: str | None = None
     """External Redis (``$VIDEOGEN_REDIS_URL``); when unset, ``videogen up`` starts an embedded
-    one."""
+    one. ``redis://[[user]:password@]host:port/db`` (``rediss://`` for TLS, ``unix://``), or
+    a Sentinel-managed master with replicas:
+    ``redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/master_name[/db]``
+    (every sentinel, port 26379 by default; the password is the master's), e.g.
+    ``redis+sentinel://:pw@s1:26379,s2:26379,s3:26379/videogen/0`` (:mod:`videogen.redis_url`).
+    """
     output_dir: str | None = None
     """Overrides ``video_generation.output_dir`` (``$VIDEOGEN_OUTPUT_DIR``)."""
     source: str = Field(default="<defaults>", exclude=True)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return check_redis_url(value.strip())
+        except ConfigError as error:  # pydantic reports ValueErrors (the text has no password)
+            raise ValueError(str(error)) from None
 
     @property
     def outputs(self) -> Path:

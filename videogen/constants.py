@@ -41,6 +41,8 @@ ERROR_TEXT_MAX_CHARS = 300
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6399/0"
 """The embedded Redis that `videogen up` starts when no URL is configured."""
+SENTINEL_TIMEOUT = 2.0
+"""Seconds one sentinel may take to connect or answer before the next one is asked."""
 ROUTER_QUEUE = "router"
 BACKEND_QUEUE_PREFIX = "backend."
 """Each backend's own queue is ``backend.<name>``, consumed only by that backend's workers."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from celery import Celery
 
-from .constants import ROUTER_QUEUE, backend_queue
+from .constants import ROUTER_QUEUE, SENTINEL_TIMEOUT, backend_queue
+from .redis_url import SentinelURL, check_redis_url, is_sentinel, parse_sentinel_url
 
 DISPATCH_EXPIRES = 60.0
 """A dispatch step not started within this many seconds is dropped: later events and the
@@ -17,12 +18,41 @@ sweep ask for newer ones."""
 
 
 def celery_app(redis_url: str) -> Celery:
-    """A Celery app with videogen's settings (``celeryconfig.py``) on ``redis_url``."""
+    """A Celery app with videogen's settings (``celeryconfig.py``) on ``redis_url``, any
+    form of :mod:`videogen.redis_url`."""
     app = Celery("videogen")
     app.config_from_object("celeryconfig")
-    app.conf.broker_url = redis_url
-    app.conf.result_backend = redis_url
+    if is_sentinel(redis_url):
+        on_sentinels(app, parse_sentinel_url(redis_url))
+    else:
+        app.conf.broker_url = app.conf.result_backend = check_redis_url(redis_url)
     return app
+
+
+def on_sentinels(app: Celery, where: SentinelURL) -> None:
+    """Broker and result backend on the master the sentinels name: kombu's ``sentinel://``
+    transport and Celery's ``sentinel://`` backend, each told the master's name in its
+    transport options (beside ``celeryconfig``'s visibility timeout). Both ask the sentinels
+    again on every reconnect, so a worker follows a failover to the promoted replica."""
+    urls = where.kombu_urls()
+    sentinel_options = {
+        "master_name": where.master_name,
+        # The sentinels' own connections: bounded (Celery's backend gives them no timeout
+        # otherwise) and without the master's password (kombu would send it to them).
+        "sentinel_kwargs": {
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+            "socket_timeout": SENTINEL_TIMEOUT,
+        },
+    }
+    app.conf.broker_url = app.conf.result_backend = urls
+    app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
+        **sentinel_options,
+    }
+    app.conf.result_backend_transport_options = {
+        **app.conf.result_backend_transport_options,
+        **sentinel_options,
+    }
 
 
 class CeleryDispatcher:

@@ -35,6 +35,7 @@ from .orphan_store import OrphanStore
 from .pricing import to_micro
 from .record import SceneRecord, decode, encode, initial_fields, new_record, replace
 from .redis_conn import connect
+from .replication import DURABLE_FIELDS, REPLICA_WAIT_SECONDS, Replication
 from .scheduler import rank
 from .shared_state import SharedState
 from .spend import Settle
@@ -46,12 +47,21 @@ Started = Literal["started", "gone", "busy", "full"]
 class Store(SharedState, Backlog, Ledgers, OrphanStore):
     """Typed access to videogen's state in one Redis database.
 
-    ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's."""
+    ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's.
+    ``replica_wait``: seconds a durable write waits for a replica (:mod:`videogen.replication`).
+    """
 
-    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Callable[[], float] = time.time,
+        *,
+        replica_wait: float = REPLICA_WAIT_SECONDS,
+    ) -> None:
         # redis-py types every reply as bytes | str; with decode_responses they are str.
         self.r: Any = client
         self.clock = clock
+        self.replication = Replication(client, replica_wait)
         self._apply = client.register_script(lua.APPLY)
         self._start = client.register_script(lua.START)
         self._renew = client.register_script(lua.RENEW)
@@ -62,10 +72,16 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
 
     @classmethod
     def from_url(
-        cls, url: str, *, patient: bool = True, clock: Callable[[], float] = time.time
+        cls,
+        url: str,
+        *,
+        patient: bool = True,
+        clock: Callable[[], float] = time.time,
+        replica_wait: float = REPLICA_WAIT_SECONDS,
     ) -> Store:
-        """A store on ``url`` (see :func:`videogen.redis_conn.connect` for ``patient``)."""
-        return cls(connect(url, patient=patient), clock)
+        """A store on ``url``, any form of :mod:`videogen.redis_url` (see
+        :func:`videogen.redis_conn.connect` for ``patient``)."""
+        return cls(connect(url, patient=patient), clock, replica_wait=replica_wait)
 
     def ping(self) -> None:
         try:
@@ -185,9 +201,18 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
         return SceneState(moved) if moved else None
 
     def update(self, scene_id: str, **changes: Any) -> None:
-        """Write record fields without a state change (``None`` unsets one)."""
+        """Write record fields without a state change (``None`` unsets one).
+
+        Setting a :data:`~videogen.replication.DURABLE_FIELDS` field (the vendor job id, the
+        marker of a create request about to leave) waits for a replica's acknowledgement
+        where the master has one: a failover must not forget a vendor job."""
         changes.setdefault("updated_at", self.clock())
-        self.r.hset(keys.scene(scene_id), mapping=encode(changes))
+        durable = [name for name in DURABLE_FIELDS if changes.get(name) is not None]
+        if durable:
+            what = f"scene {scene_id}'s {' and '.join(durable)}"
+            self.replication.hset(keys.scene(scene_id), encode(changes), what)
+        else:
+            self.r.hset(keys.scene(scene_id), mapping=encode(changes))
 
     def add_attempt(self, scene_id: str, attempt: dict[str, Any]) -> None:
         """Append to the scene's history of tries (backend, error, time)."""

@@ -33,6 +33,7 @@ from videogen.logs import JsonFormatter
 from videogen.pipeline import Pipeline
 from videogen.queue import CeleryDispatcher, celery_app
 from videogen.store import Store
+from workers.reconnect import CONSUMER
 from workers.redis_loss import survive_redis_loss
 
 log = logging.getLogger("videogen")
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> Celery:
     worker's publish/withdraw handlers; its tasks run a pipeline built from ``settings``."""
     survive_redis_loss()  # before any consumer connects
     app = celery_app(settings.redis)
+    app.conf.worker_consumer = CONSUMER  # back within a second or two of Redis
     app.conf.beat_schedule = beat_schedule(settings.video_generation)
     pipeline = _PipelineOnce(settings, app)
     _register_tasks(app, pipeline)

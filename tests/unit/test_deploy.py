@@ -11,6 +11,7 @@ import yaml
 from videogen.backends import backend_class
 from videogen.loading import build_settings
 from videogen.queue import backend_queue
+from videogen.redis_url import parse_sentinel_url
 from videogen.sandbox.defaults import SANDBOX_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,3 +91,65 @@ def test_dockerfile_installs_the_package():
     text = (REPO / "Dockerfile").read_text()
     assert "pip install" in text and "COPY videogen" in text and "COPY workers" in text
     assert "celeryconfig.py" in text and "COPY config" in text
+
+
+HA_SERVICES = ("redis-replica", "sentinel-1", "sentinel-2", "sentinel-3")
+
+
+def ha_env() -> dict[str, str]:
+    """deploy/ha.env, the env file of the `ha` profile."""
+    lines = (REPO / "deploy" / "ha.env").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def env_with(service: str, exported: dict[str, str]) -> dict[str, str]:
+    """The service's environment as compose sets it with ``exported`` (an env file)."""
+    raw = SERVICES[service].get("environment") or {}
+    pattern = r"\$\{([A-Z_]+):-([^}]*)\}"
+    return {
+        k: re.sub(pattern, lambda m: exported.get(m[1]) or m[2], str(v)) for k, v in raw.items()
+    }
+
+
+def sentinel_conf() -> list[list[str]]:
+    text = (REPO / "deploy" / "sentinel.conf").read_text()
+    return [line.split() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_ha_profile_runs_a_durable_replica_and_three_sentinels_beside_redis():
+    for name in HA_SERVICES:
+        assert SERVICES[name]["profiles"] == ["ha"], name
+        assert SERVICES[name]["healthcheck"]["test"][1] == "redis-cli"
+    assert "profiles" not in SERVICES["redis"]  # the master at first, in both setups
+    replica = SERVICES["redis-replica"]["command"]
+    assert " ".join(replica).startswith("redis-server --replicaof redis 6379")
+    for flags in ("--appendonly yes", "--maxmemory-policy noeviction"):
+        assert flags in " ".join(replica)  # a promoted replica is as durable as the master
+    assert SERVICES["redis-replica"]["volumes"] != SERVICES["redis"]["volumes"]
+    names = [f"sentinel-{n}" for n in (1, 2, 3)]
+    data = {SERVICES[n]["volumes"][1].split(":")[0] for n in names}
+    assert len(data) == 3  # each sentinel keeps what it learned in its own volume
+    assert [SERVICES[n]["environment"]["SENTINEL_HOST"] for n in names] == names
+    assert "announce-ip $$SENTINEL_HOST" in SERVICES["sentinel-1"]["command"][2]
+
+
+def test_ha_sentinels_watch_redis_with_a_majority_quorum():
+    conf = sentinel_conf()
+    (monitor,) = [line for line in conf if line[:2] == ["sentinel", "monitor"]]
+    _, _, name, host, port, quorum = monitor
+    assert (host, port) == ("redis", "6379")
+    assert 3 // 2 < int(quorum) <= 3  # a majority of the three: no failover from one's view
+    assert ["sentinel", "resolve-hostnames", "yes"] in conf  # `redis` is a service name
+    assert ["port", "26379"] in conf
+    assert name == parse_sentinel_url(ha_env()["VIDEOGEN_REDIS_URL"]).master_name
+
+
+def test_ha_env_points_every_videogen_service_at_the_sentinels():
+    env = ha_env()
+    assert "ha" in env["COMPOSE_PROFILES"].split(",")
+    url = parse_sentinel_url(env["VIDEOGEN_REDIS_URL"])
+    assert set(url.sentinels) == {(f"sentinel-{n}", 26379) for n in (1, 2, 3)}
+    for service in ("router", "beat", "flower", "metrics", *(f"worker-{n}" for n in ENABLED)):
+        settings = build_settings(CONFIG, env=env_with(service, env))
+        assert settings.redis == env["VIDEOGEN_REDIS_URL"], service

@@ -8,12 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from celery.schedules import crontab
 
 from videogen.config import VideoGenerationSettings
+from videogen.embedded import free_port
 from videogen.errors import ConfigError
 from videogen.loading import build_settings
 from workers.app import create_app, health_schedule
@@ -102,3 +104,23 @@ def test_importing_the_workers_reads_no_config_and_celery_a_finds_the_app(tmp_pa
 
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("VIDEOGEN_")}
+
+
+def test_workers_reconnect_to_the_broker_within_seconds():
+    """Celery's consumer pauses 2 s, then 4 s, 6 s... between rounds of reconnection (kombu's
+    defaults); videogen's asks for 0.5 s, then 1 s (workers/reconnect.py)."""
+    from kombu.exceptions import OperationalError
+
+    from workers.reconnect import CONSUMER, QuickReconnectConsumer
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(build_settings(SAMPLE | {"redis_url": dead}, env={}))
+    assert app.conf.worker_consumer == CONSUMER
+    app.conf.broker_connection_max_retries = 2  # three tries, two pauses
+    consumer = QuickReconnectConsumer.__new__(QuickReconnectConsumer)  # no worker around it
+    consumer.app, consumer.first_connection_attempt = app, False
+    consumer.broker_connection_retry_attempt = 0
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        consumer.ensure_connected(app.connection_for_read())
+    assert 1.4 < time.monotonic() - started < 3.0  # kombu's own pauses: 2 s + 4 s
