@@ -75,6 +75,10 @@ def create(run: Creator, request: GenerationRequest, key: str, attempt: int) -> 
     backend = run.backend
     sent = Submitting(backend=backend.name, key=key, sent_at=run.ctx.clock(), attempt=attempt)
     run.ctx.store.update(run.record.id, submitting=sent)
+    # Still ours? A write that stalled (a Redis failover) may have outlived the lease, and a
+    # worker resuming the scene must not meet a vendor job it was never told of. Free unless
+    # a third of the lease has passed since it was taken or renewed.
+    run.heartbeat()
     try:
         job = backend.submit(request, key=key)
     except AmbiguousSubmitError as error:

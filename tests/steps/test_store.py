@@ -68,8 +68,20 @@ def test_concurrent_starts_never_exceed_the_cap(steps):
     assert steps.store.loads(["pika"])["pika"][0] == 2
 
 
-def test_the_table_has_no_way_out_of_a_terminal_state():
-    assert not [key for key in TABLE if key[0].terminal]
+def test_the_only_way_out_of_a_terminal_state_is_a_persons_retry():
+    out = {key for key in TABLE if key[0].terminal}
+    assert out == {(SceneState.FAILED, Event.RESUBMIT), (SceneState.CANCELLED, Event.RESUBMIT)}
+
+
+def test_a_retried_scene_is_live_again_and_waits_in_its_class(steps):
+    (scene_id,) = steps.submit({"prompt": "again"})
+    assert steps.store.apply(scene_id, Event.FAIL, error="broke")
+    assert not steps.store.r.sismember(keys.LIVE, scene_id)
+    record = steps.record(scene_id)
+    cls = ScClass.parse(record.queue or "")
+    assert steps.store.apply(scene_id, Event.RESUBMIT, backlog=(cls, 1.0)) is SceneState.PENDING
+    assert steps.store.r.sismember(keys.LIVE, scene_id)
+    assert steps.store.in_backlog([(cls.name, scene_id)]) == [True]
 
 
 def test_the_beat_lock_is_renewed_and_dropped_only_by_its_owner(steps):
