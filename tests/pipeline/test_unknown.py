@@ -54,19 +54,23 @@ def test_an_outage_shorter_than_the_grace_pays_for_nothing_twice(make_stack, san
 
 
 def test_past_the_grace_scenes_finish_elsewhere_and_every_orphan_is_settled(make_stack, sandboxes):
-    # Runway's jobs would take 6 s; it goes quiet for 10 s with a 2-s grace: the scenes fail
-    # over to Pika, and the abandoned jobs end on the sandbox while nobody asks.
+    # Runway goes quiet for 10 s with a 2-s grace: the scenes fail over to Pika. Two of the
+    # abandoned jobs (6 s) end on the vendor meanwhile: paid twice. The third (60 s) is still
+    # running when Runway answers again, and is cancelled.
     stack = make_stack(_config(grace=2)).start()
     runway, pika = sandboxes["runway"].state, sandboxes["pika"].state
-    runway.set_knobs(run_seconds=6)
+    runway.set_knobs(run_seconds=60, fail_prompts={})
     pika.set_knobs(run_seconds=1)
     generator = stack.generator()
     scenes = [{"prompt": f"long outage {i}", "duration": 5} for i in range(3)]
-    job_id = generator.submit(scenes)
+    first = generator.submit(scenes[:1])
+    wait_until(lambda: _running(sandboxes["runway"], 1), 30, stack.logs)
+    runway.set_knobs(run_seconds=6)
+    rest = generator.submit(scenes[1:])
     wait_until(lambda: _running(sandboxes["runway"], 3), 30, stack.logs)
     runway.set_knobs(outage=True)
     quiet_at = time.monotonic()
-    results = generator.wait(job_id, timeout=60)
+    results = generator.wait(first, timeout=60) + generator.wait(rest, timeout=60)
     assert all(r["success"] for r in results), (results, stack.logs())
     assert {r["backend_used"] for r in results} == {"pika"}
     assert len(generator.store.orphans()) == 3
@@ -76,13 +80,14 @@ def test_past_the_grace_scenes_finish_elsewhere_and_every_orphan_is_settled(make
     stats = generator.get_statistics()["backends"]["runway"]
     ended = {k: stats[k] for k in ("orphans_cancelled", "orphans_used", "orphans_double_paid")}
     assert stats["orphans"] == 3 and sum(ended.values()) == 3, stats
-    # the jobs had ended (6 s < 10 s) after their scenes got Pika's videos: paid twice, and
-    # counted so; none was used, and nothing is still running on the vendor
-    assert ended["orphans_double_paid"] == 3, stats
+    assert ended == {"orphans_cancelled": 1, "orphans_used": 0, "orphans_double_paid": 2}, stats
+    assert stats["double_paid"] == 2  # reported
+    [long_job] = [j for j in jobs_of(sandboxes["runway"]) if j["prompt"] == "long outage 0"]
+    assert long_job["cancelled"]  # nothing is left running on the vendor
     assert not any(j["state"] in ("running", "queued") for j in jobs_of(sandboxes["runway"]))
     env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
     text = videogen("--config", str(stack.config_path), "stats", env=env).stdout
-    assert "orphans 3 ($" in text and "paid twice 3" in text, text
+    assert "orphans 3 ($" in text and "cancelled 1" in text and "paid twice 2" in text, text
     print(f"double-paid scenes after a 10-s outage with a 2-s grace: {ended}")
 
 
