@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.helpers import wait_until
-from videogen.embedded import EmbeddedRedis, free_port, redis_server_binary
+from videogen.embedded import EmbeddedRedis, free_port, pings, redis_server_binary
 
 MASTER_NAME = "videogen"
 DOWN_AFTER_MS = 1000
@@ -54,13 +54,7 @@ class RedisNode(EmbeddedRedis):
         return _client(self.port, self.password, timeout)
 
     def _answers(self) -> bool:
-        client = self.client(0.2)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return pings(self.client(0.2))
 
     def pause(self) -> None:
         """SIGSTOP: alive to the kernel (connections stay open) and silent."""
@@ -130,13 +124,7 @@ class SentinelNode:
         return _client(self.port, None)
 
     def _answers(self) -> bool:
-        client = self.client()
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return pings(self.client())
 
     def state(self) -> dict[str, object]:
         client = self.client()

@@ -99,18 +99,14 @@ class EmbeddedRedis:
 
     def _answers(self) -> bool:
         # One try: redis-py retries a refused connection for ~4 s by default.
-        client = redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            socket_connect_timeout=0.2,
-            retry=Retry(NoBackoff(), 0),
+        return pings(
+            redis.Redis(
+                host="127.0.0.1",
+                port=self.port,
+                socket_connect_timeout=0.2,
+                retry=Retry(NoBackoff(), 0),
+            )
         )
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
 
     def kill(self) -> None:
         """SIGKILL: what a crash looks like (tests use it)."""
@@ -128,3 +124,13 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def pings(client: redis.Redis) -> bool:
+    """Whether ``client``'s server answers a PING (the client is closed after)."""
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

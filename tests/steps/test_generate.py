@@ -358,27 +358,10 @@ def test_a_worker_that_died_before_its_create_arrived_sends_it_with_the_same_id(
     assert _succeeded_with_one_job(steps, "svd", scene_id)["id"] == key
 
 
-def test_a_lost_luma_create_that_luma_does_not_show_is_sent_once_more(make_steps):
-    steps = make_steps(lambda vg: _lost_answers(vg, "luma"))
-    steps.clock.now = time.time()
-    scene_id = _routed(steps, "luma")
-    luma = steps.sandboxes["luma"].state
-    luma.set_knobs(create_delay=1.0)
-
-    def meanwhile(seconds):  # the generation is deleted (in Luma's dashboard) meanwhile
-        for job in luma.jobs():
-            luma.delete_job(job.id)
-        luma.set_knobs(create_delay=0.0)
-        steps.clock.advance(seconds)
-
-    steps.pipeline.sleep = meanwhile
-    steps.pipeline.generate("luma", scene_id)
-    job = _succeeded_with_one_job(steps, "luma", scene_id)
-    assert [j["deleted"] for j in steps.jobs("luma")] == [True, False]
-    assert steps.jobs("luma")[1]["id"] == job["id"]
-
-
-def test_a_second_lost_answer_that_is_not_found_either_fails_with_the_reason(make_steps):
+def _lost_luma_create_deleted(make_steps, answer_again: bool):
+    """A Luma scene whose create answer is lost and whose generation is deleted (in Luma's
+    dashboard) while the pipeline waits to look it up; ``answer_again``: the resubmit's
+    answer arrives. Runs the generate step; returns the steps and the scene."""
     steps = make_steps(lambda vg: _lost_answers(vg, "luma"))
     steps.clock.now = time.time()
     scene_id = _routed(steps, "luma")
@@ -388,10 +371,24 @@ def test_a_second_lost_answer_that_is_not_found_either_fails_with_the_reason(mak
     def meanwhile(seconds):
         for job in luma.jobs():
             luma.delete_job(job.id)
+        if answer_again:
+            luma.set_knobs(create_delay=0.0)
         steps.clock.advance(seconds)
 
     steps.pipeline.sleep = meanwhile
     steps.pipeline.generate("luma", scene_id)
+    return steps, scene_id
+
+
+def test_a_lost_luma_create_that_luma_does_not_show_is_sent_once_more(make_steps):
+    steps, scene_id = _lost_luma_create_deleted(make_steps, answer_again=True)
+    job = _succeeded_with_one_job(steps, "luma", scene_id)
+    assert [j["deleted"] for j in steps.jobs("luma")] == [True, False]
+    assert steps.jobs("luma")[1]["id"] == job["id"]
+
+
+def test_a_second_lost_answer_that_is_not_found_either_fails_with_the_reason(make_steps):
+    steps, scene_id = _lost_luma_create_deleted(make_steps, answer_again=False)
     record = steps.record(scene_id)
     assert record.state is SceneState.FAILED
     assert record.error is not None and "already sent 2 times" in record.error

@@ -45,6 +45,19 @@ def _later(seconds: float, action) -> threading.Timer:
     return timer
 
 
+def _orphaned(make_steps, run_seconds: float, **knobs: object):
+    """A scene bound to Runway whose vendor goes quiet as soon as its job exists (for
+    good), with a 0.3-s grace: after the generate step it waits elsewhere and its Runway
+    job (``run_seconds`` long) is an orphan."""
+    steps = make_steps(_grace(0.3))
+    runway = steps.sandboxes["runway"].state
+    runway.set_knobs(run_seconds=run_seconds, **knobs)
+    scene_id = _on_runway(steps)
+    threading.Thread(target=lambda: _quiet_once_created(runway, 60), daemon=True).start()
+    steps.pipeline.generate("runway", scene_id)
+    return steps, runway, scene_id
+
+
 @pytest.mark.parametrize(
     ("job", "scene", "outcome"),
     [
@@ -120,12 +133,7 @@ def test_past_the_grace_the_scene_fails_over_and_the_job_is_an_orphan_then_cance
 
 
 def test_an_orphan_that_finishes_first_is_the_scenes_video_and_frees_its_new_slot(make_steps):
-    steps = make_steps(_grace(0.3))
-    runway = steps.sandboxes["runway"].state
-    runway.set_knobs(run_seconds=1.0)
-    scene_id = _on_runway(steps)
-    threading.Thread(target=lambda: _quiet_once_created(runway, 60), daemon=True).start()
-    steps.pipeline.generate("runway", scene_id)
+    steps, runway, scene_id = _orphaned(make_steps, 1.0)
     record = steps.record(scene_id)
     assert record.state is SceneState.ROUTED  # bound to the next backend, not started yet
     newer = record.backend
@@ -176,12 +184,7 @@ def test_a_running_newer_job_loses_to_the_orphan_and_is_cancelled(make_steps):
 
 
 def test_an_orphan_that_succeeds_after_its_scene_counts_as_paid_twice(make_steps):
-    steps = make_steps(_grace(0.3))
-    runway = steps.sandboxes["runway"].state
-    runway.set_knobs(run_seconds=0.8)
-    scene_id = _on_runway(steps)
-    threading.Thread(target=lambda: _quiet_once_created(runway, 60), daemon=True).start()
-    steps.pipeline.generate("runway", scene_id)
+    steps, runway, scene_id = _orphaned(make_steps, 0.8)
     newer = steps.record(scene_id).backend
     assert newer is not None
     steps.pipeline.generate(newer, scene_id)
@@ -194,13 +197,8 @@ def test_an_orphan_that_succeeds_after_its_scene_counts_as_paid_twice(make_steps
 
 
 def test_an_orphan_the_vendor_failed_is_refunded(make_steps):
-    steps = make_steps(_grace(0.3))
-    runway = steps.sandboxes["runway"].state
-    runway.set_knobs(run_seconds=0.5, fail_next_jobs=1)
-    scene_id = _on_runway(steps)
-    before = steps.store.ledgers(["backend:runway"])["backend:runway"]["settled"]
-    threading.Thread(target=lambda: _quiet_once_created(runway, 60), daemon=True).start()
-    steps.pipeline.generate("runway", scene_id)
+    steps, runway, scene_id = _orphaned(make_steps, 0.5, fail_next_jobs=1)
+    before = 0.0  # a fresh Redis: nothing settled before this scene
     [orphan] = steps.store.orphans()
     settled = steps.store.ledgers(["backend:runway"])["backend:runway"]["settled"]
     assert settled == pytest.approx(before + orphan.usd)
