@@ -10,7 +10,8 @@ several workers change at once is changed only by those scripts:
   sweeper resumes its scene;
 - ``vg:queued:{backend}``: scenes routed there and not yet started.
 
-Health, circuits, counters and the published stack are in :mod:`videogen.shared_state`.
+Health, circuits, counters and the published stack are in :mod:`videogen.shared_state`;
+webhook deliveries in :mod:`videogen.webhook_store`.
 """
 
 from __future__ import annotations
