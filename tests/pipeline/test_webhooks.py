@@ -4,6 +4,8 @@ every event exactly once after deduplication by Idempotency-Key, each signed."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ import pytest
 from tests.helpers import wait_until
 from videogen.embedded import free_port
 from videogen.webhooks import verify
+
+from .conftest import REPO
 
 JOB_SECRET = "per-job-secret-0123456789"
 CONFIG_SECRET = "config-secret-9876543210"
@@ -144,6 +148,30 @@ def test_every_event_arrives_once_after_dedupe_signed_despite_two_failures(
     delivered = sum(row["delivered"] for row in stats["destinations"].values())
     failed = sum(row["failed_attempts"] for row in stats["destinations"].values())
     assert (delivered, failed, stats["pending"], stats["dead"]) == (6, 2, 0, 0)
+
+    shown = _videogen(stack, "webhooks").stdout
+    assert "webhooks: 0 pending, 0 dead" in shown
+    assert f"{receiver.url}/job  delivered 4  retrying 0  dead 0" in shown
+    assert "last error" in shown and "HTTP 500" in shown
+    assert JOB_SECRET not in shown and CONFIG_SECRET not in shown
+
+
+def test_a_refused_webhook_url_enqueues_nothing(make_stack, tmp_path):
+    stack = make_stack()  # Redis, and no worker: the refusal comes before anything runs
+    stack.write_config()
+    scenes = tmp_path / "scenes.json"
+    scenes.write_text(json.dumps(SCENES[:1]))
+    out = _videogen(stack, "submit", str(scenes), "--webhook", "http://169.254.169.254/latest")
+    assert out.returncode == 1
+    assert "webhook URL refused: 169.254.169.254 is a cloud metadata address" in out.stderr
+    assert stack.generator().store.recent_jobs() == []
+
+
+def _videogen(stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "videogen", *args],
+        capture_output=True, text=True, env=stack.env(), cwd=REPO, timeout=60,
+    )  # fmt: skip
 
 
 def _deduped(receiver: Receiver, path: str, secret: str) -> list[dict[str, Any]]:
