@@ -27,6 +27,7 @@ from .errors import (
     SceneValidationError,
     TransientBackendError,
     VideoGenError,
+    WebhookSignatureError,
 )
 from .loading import load_config
 from .models import (
@@ -91,6 +92,7 @@ __all__ = [
     "VendorJob",
     "VideoGenError",
     "VideoInfo",
+    "WebhookSignatureError",
     "__version__",
     "create_backend",
     "known_backends",

@@ -79,19 +79,25 @@ class VideoGenerator:
         deadline: float | None = None,
         max_cost_usd: float | None = None,
         max_cost_per_second: float | None = None,
+        webhook: str | None = None,
+        webhook_secret: str | None = None,
     ) -> str:
         """Validate every scene, then store them in the backlog; returns the job id.
         ``priority`` (-100..100, default 0): higher goes first; jobs of one priority share
         the backends scene by scene. ``strategy`` overrides the config's for this job;
         ``deadline``: seconds from now by which its scenes should be done (``cheapest``
         spends more only to meet it); ``max_cost_usd``: the job's budget;
-        ``max_cost_per_second``: backends dearer than this per output second are skipped."""
+        ``max_cost_per_second``: backends dearer than this per output second are skipped;
+        ``webhook``: a URL that gets this job's events, signed with ``webhook_secret`` (else
+        the config's ``webhook_delivery.job_secret``; README, Webhooks)."""
         check_priority(priority)
         options = job_options(
             strategy=strategy,
             deadline=deadline,
             max_cost_usd=max_cost_usd,
             max_cost_per_second=max_cost_per_second,
+            webhook=webhook,
+            webhook_secret=webhook_secret,
         )
         parsed = parse_scenes(
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
@@ -259,7 +265,14 @@ class VideoGenerator:
             "backlog": self.store.backlog_length(),
             "backends": backends,
             "spend": self.spend(),
+            "webhooks": self.store.webhook_stats(),
         }
+
+    def webhook_deliveries(self, limit: int = 20, dead: bool = False) -> list[dict[str, Any]]:
+        """The latest webhook deliveries, newest first (only the dead ones with ``dead``):
+        event, destination (without its query string), state, attempts, latest error."""
+        found = self.store.dead_deliveries(limit) if dead else self.store.recent_deliveries(limit)
+        return [d.summary() for d in found]
 
     def spend(self) -> dict[str, Any]:
         """Money (USD): reserved, settled, held for ambiguous submits and saved against the

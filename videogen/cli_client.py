@@ -1,4 +1,5 @@
-"""Client commands of the running stack: ``submit``, ``status``, ``health``, ``stats``.
+"""Client commands of the running stack: ``submit``, ``status``, ``health``, ``stats``,
+``webhooks``.
 Thin: parse, call the library, print.
 """
 
@@ -125,6 +126,16 @@ def _priority(ctx: click.Context, param: click.Parameter, value: str) -> int:
     metavar="USD",
     help="Skip backends dearer than this per output second.",
 )
+@click.option(
+    "--webhook",
+    metavar="URL",
+    help="Send this job's events (scene succeeded, failed, cancelled; job finished) to URL.",
+)
+@click.option(
+    "--webhook-secret-env",
+    metavar="NAME",
+    help="The variable holding --webhook's signing secret (default: the config's job secret).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @config_option
 @click.pass_context
@@ -139,6 +150,8 @@ def submit_command(
     deadline: float | None,
     max_cost: float | None,
     max_cost_per_second: float | None,
+    webhook: str | None,
+    webhook_secret_env: str | None,
     as_json: bool,
 ) -> None:
     """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
@@ -164,6 +177,8 @@ def submit_command(
             deadline=deadline,
             max_cost_usd=max_cost,
             max_cost_per_second=max_cost_per_second,
+            webhook=webhook,
+            webhook_secret=_webhook_secret(webhook_secret_env),
         )
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
@@ -176,6 +191,19 @@ def submit_command(
     _dump({"job_id": job_id, "results": results}) if as_json else print_results(results)
     if not all(r["success"] for r in results):
         sys.exit(1)
+
+
+def _webhook_secret(name: str | None) -> str | None:
+    """``--webhook-secret-env``'s value: read from the environment, so that the secret is
+    never on a command line (where ``ps`` shows it)."""
+    import os
+
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise click.ClickException(f"--webhook-secret-env: ${name} is not set")
+    return value
 
 
 def _follow(
@@ -343,3 +371,38 @@ def _print_spend(spend: dict[str, Any]) -> None:
         click.echo(f"  {total[period]['period']:<10} {_money(total[period])}")
     for name, rows in spend["backends"].items():
         click.echo(f"  {name:<7} today {_money(rows['day'])}; all time {_money(rows['total'])}")
+
+
+@click.command()
+@click.option("--dead", is_flag=True, help="Only deliveries that ran out of attempts.")
+@click.option("--limit", type=int, default=20, show_default=True, help="How many to list.")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+@_client
+def webhooks_command(ctx: click.Context, dead: bool, limit: int, as_json: bool) -> None:
+    """Webhook deliveries: per destination delivered, retrying and dead, with its latest
+    error; then the latest deliveries (or, with --dead, those that ran out of attempts)."""
+    generator = _generator(ctx)
+    summary = generator.store.webhook_stats()
+    rows = generator.webhook_deliveries(limit, dead=dead)
+    if as_json:
+        _dump({**summary, "deliveries": rows})
+        return
+    click.echo(f"webhooks: {summary['pending']} pending, {summary['dead']} dead")
+    for url, s in summary["destinations"].items():
+        click.echo(
+            f"  {url}  delivered {s['delivered']}  retrying {s['retrying']}  dead {s['dead']}  "
+            f"failed attempts {s['failed_attempts']}"
+        )
+        if s["last_error"]:
+            click.echo(f"      last error{_age(s['last_error']['at'])}: {s['last_error']['error']}")
+    click.echo("dead deliveries:" if dead else "latest deliveries:")
+    for d in rows:
+        error = f"  {d['last_error']}" if d.get("last_error") and d["state"] != "delivered" else ""
+        click.echo(
+            f"  {d['state']:<9} {d['attempts']} tries  {d['type']:<15} {d['event_id']}  "
+            f"{d['url']}{error}"
+        )
+    if not rows:
+        click.echo("  none")

@@ -13,12 +13,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES
 from .errors import ConfigError
 from .pricing import Pricing
 from .redis_url import check_redis_url
+from .webhooks import ALL_EVENTS, Backoff, WebhookEvent, destination_problem
 
 DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "svd": {"priority": 1, "max_concurrent_tasks": 2},
@@ -77,6 +86,80 @@ class JobOptions(BaseModel):
     """The job's budget: reserved plus spent never passes it."""
     max_cost_per_second: float | None = Field(default=None, gt=0)
     """Backends dearer than this (USD per output second) are skipped for the job."""
+    webhook: str | None = None
+    """A URL that gets every event of this job (signed with ``webhook_secret``, else the
+    config's ``webhook_delivery.job_secret``)."""
+    webhook_secret: SecretStr | None = None
+    """Kept on the job's hash in Redis only: never in a message, a log or an error."""
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return None if value is None else checked_url(value)
+
+
+def checked_url(url: str) -> str:
+    """``url`` if webhooks may go there (:func:`videogen.webhooks.destination_problem`)."""
+    problem = destination_problem(url.strip())
+    if problem:
+        raise ValueError(f"webhook URL refused: {problem}")
+    return url.strip()
+
+
+class WebhookSettings(BaseModel):
+    """One configured webhook (``video_generation.webhooks``): every job's events go there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    secret: SecretStr | None = None
+    """The signing secret; better kept out of the file: ``secret_env``."""
+    secret_env: str | None = None
+    """The environment variable holding the secret (read where the router runs)."""
+    events: frozenset[WebhookEvent] = ALL_EVENTS
+    """Which events it gets (``scene.succeeded``, ``scene.failed``, ``scene.cancelled``,
+    ``job.finished``); all by default."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return checked_url(value)
+
+    @model_validator(mode="after")
+    def _has_secret(self) -> WebhookSettings:
+        if self.secret is None and not self.secret_env:
+            raise ValueError("a webhook needs a signing secret: secret_env (or secret)")
+        return self
+
+
+class WebhookDelivery(BaseModel):
+    """How webhooks are delivered (``video_generation.webhook_delivery``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    """Attempts before a delivery is dead (kept, and shown by ``videogen webhooks --dead``)."""
+    base_delay: float = Field(default=5.0, gt=0)
+    """Seconds before the first retry; each next one waits twice as long, up to ``max_delay``
+    (5 s and 8 attempts: retries over ~10 minutes)."""
+    max_delay: float = Field(default=300.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds one attempt may take: a slow receiver delays other deliveries, never scenes."""
+    interval: float = Field(default=1.0, gt=0)
+    """Seconds between the relay's looks at new events and due deliveries."""
+    batch: int = Field(default=100, ge=1)
+    """Events read, and deliveries sent, per look at most."""
+    claim_idle: float = Field(default=30.0, gt=0)
+    """Seconds after which events a crashed relay had read are taken over by another."""
+    job_secret: SecretStr | None = None
+    """Signs per-job webhooks (``submit --webhook``) that bring no secret of their own."""
+    job_secret_env: str | None = None
+    """The environment variable holding ``job_secret``."""
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.max_attempts, self.base_delay, self.max_delay, self.jitter)
 
 
 class BackendSettings(BaseModel):
@@ -179,6 +262,9 @@ class VideoGenerationSettings(BaseModel):
     on_budget: BudgetAction = BudgetAction.FAIL
     budget_alert_fraction: float = Field(default=0.8, gt=0, lt=1)
     """A log line and a metric when a budget is this much used (and again when full)."""
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    """Destinations for every job's events (``job.finished``, ``scene.failed``...)."""
+    webhook_delivery: WebhookDelivery = Field(default_factory=WebhookDelivery)
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
 
     @property

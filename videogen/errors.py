@@ -11,6 +11,7 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
     ├── StoreUnavailableError        Redis cannot be reached (names the URL, never a password)
     ├── StackError                   ``videogen up`` cannot start or keep one of its processes
     ├── MissingExtraError            an optional part is not installed (names the pip line)
+    ├── WebhookSignatureError        a webhook's signature does not verify (for receivers)
     └── BackendError                 something went wrong talking to one backend
         ├── TransientBackendError    retry on the same backend, with backoff
         │   ├── RateLimitedError         429; carries ``retry_after``
@@ -108,6 +109,11 @@ class MissingExtraError(VideoGenError):
             f"{needed_by} need {missing}, which is not installed: pip install 'videogen[{extra}]'"
         )
         self.extra = extra
+
+
+class WebhookSignatureError(VideoGenError):
+    """A webhook delivery's ``Videogen-Signature`` does not verify: malformed, outside the
+    replay window, or no match for the body (:func:`videogen.webhooks.verify`)."""
 
 
 class BackendError(VideoGenError):

@@ -8,7 +8,9 @@ the environment wins over the file, and the file over the defaults:
   exists, else built-in defaults (:data:`~videogen.config.DEFAULT_BACKENDS`);
 - ``$VIDEOGEN_REDIS_URL`` and ``$VIDEOGEN_OUTPUT_DIR`` over ``redis_url`` and ``output_dir``;
 - each backend's key (:mod:`videogen.api_keys`) and ``$VIDEOGEN_<NAME>_BASE_URL``;
-- ``$VIDEOGEN_SANDBOX_HOST`` last (:mod:`videogen.sandbox_host`).
+- ``$VIDEOGEN_SANDBOX_HOST`` last (:mod:`videogen.sandbox_host`);
+- each webhook's signing secret from the variable its ``secret_env`` names (unset: its
+  deliveries fail, visibly, where no secret is found; a client that only submits needs none).
 
 Relative paths in a file are resolved against the file's folder, so every worker agrees on them.
 """
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from .api_keys import resolve_key
 from .backends import backend_class, known_backends
@@ -93,7 +95,8 @@ def build_settings(
         raise ConfigError(f"{source}: video_generation.backends is empty: configure one or more")
     try:
         backends = {name: _backend_settings(name, cfg, env) for name, cfg in backends_raw.items()}
-        data["video_generation"] = VideoGenerationSettings(**section, backends=backends)
+        vg = VideoGenerationSettings(**section, backends=backends)
+        data["video_generation"] = _webhook_secrets(vg, env)
         return Settings(**data, source=source)
     except ValidationError as error:
         raise ConfigError(f"{source}: {_explain(error)}") from None
@@ -145,6 +148,24 @@ def _backend_settings(name: str, cfg: Any, env: Mapping[str, str]) -> BackendSet
     key, why = resolve_key(name, file_key, model.key_env, env)
     settings = settings.model_copy(update={"api_key": key, "key_source": why})
     return sandboxed(name, _base_url_from_env(name, settings, env), env)
+
+
+def _webhook_secrets(
+    vg: VideoGenerationSettings, env: Mapping[str, str]
+) -> VideoGenerationSettings:
+    """Each webhook's secret (and the per-job one) from its ``secret_env``, unless the file
+    gives it."""
+
+    def read(name: str | None) -> SecretStr | None:
+        return SecretStr(env[name]) if name and env.get(name) else None
+
+    hooks = [
+        h if h.secret else h.model_copy(update={"secret": read(h.secret_env)}) for h in vg.webhooks
+    ]
+    delivery = vg.webhook_delivery
+    if delivery.job_secret is None:
+        delivery = delivery.model_copy(update={"job_secret": read(delivery.job_secret_env)})
+    return vg.model_copy(update={"webhooks": hooks, "webhook_delivery": delivery})
 
 
 def _base_url_from_env(

@@ -25,6 +25,19 @@ EVENTS = f"{PREFIX}events"
 """Stream: one entry per scene reaching a terminal state (``scene``, ``job``, ``state``),
 appended by the transition script in the same atomic step (an outbox: webhooks and live
 views read it; capped near 100,000 entries)."""
+WEBHOOK_GROUP = "vg-webhooks"
+"""The consumer group of :data:`EVENTS` that webhook relays share (each entry goes to one)."""
+WEBHOOKS_DUE = f"{PREFIX}webhooks:due"
+"""Sorted set: pending delivery id -> time of its next attempt (pushed forward while one
+relay sends it, so that no other takes it meanwhile)."""
+WEBHOOKS_RECENT = f"{PREFIX}webhooks:recent"
+"""Sorted set: delivery id -> creation time, the latest ones (``videogen webhooks``)."""
+WEBHOOKS_DEAD = f"{PREFIX}webhooks:dead"
+"""Sorted set: delivery id -> when it ran out of attempts."""
+WEBHOOKS_STATS = f"{PREFIX}webhooks:stats"
+"""Hash: ``<counter>|<destination>`` -> count (delivered, retrying, dead, failed attempts)."""
+WEBHOOKS_ERRORS = f"{PREFIX}webhooks:errors"
+"""Hash: destination -> its latest failed attempt (JSON: error, status, time)."""
 ORPHANS = f"{PREFIX}orphans"
 """Hash: ``backend:vendor job id`` -> orphan (JSON, :class:`videogen.models.Orphan`)."""
 DISPATCH = f"{PREFIX}dispatch"
@@ -35,6 +48,11 @@ DISPATCH = f"{PREFIX}dispatch"
 def job(job_id: str) -> str:
     """Hash: the job's id, submit time and scene count."""
     return f"{PREFIX}job:{job_id}"
+
+
+def webhook(delivery_id: str) -> str:
+    """Hash: one webhook delivery (:class:`videogen.webhooks.Delivery`)."""
+    return f"{PREFIX}webhook:{delivery_id}"
 
 
 def job_scenes(job_id: str) -> str:

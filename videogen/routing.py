@@ -22,7 +22,7 @@ from .capabilities import Capabilities
 from .classes import Policy, ScClass, class_of
 from .config import BudgetAction, JobOptions, Strategy
 from .context import Context
-from .errors import SceneValidationError
+from .errors import ConfigError, SceneValidationError
 from .models import Scene
 from .policy import is_open
 from .record import SceneRecord
@@ -50,6 +50,7 @@ def submit(
     within the job's ``max_cost_per_second``."""
     check_priority(priority)
     options = options or JobOptions()
+    _check_webhook_secret(ctx, options)
     caps = ctx.capabilities() if capabilities is None else capabilities
     check_routable(scenes, caps)
     policy = Policy(
@@ -63,6 +64,18 @@ def submit(
     ctx.ask_dispatch()
     log.info("job %s submitted: %d scenes, priority %d", job_id, len(ids), priority)
     return job_id
+
+
+def _check_webhook_secret(ctx: Context, options: JobOptions) -> None:
+    """A job's webhook needs a signing secret: its own, or the config's for jobs."""
+    delivery = ctx.vg.webhook_delivery
+    if options.webhook and not (
+        options.webhook_secret or delivery.job_secret or delivery.job_secret_env
+    ):
+        raise ConfigError(
+            "a job's webhook needs a signing secret: give the job one (webhook_secret, "
+            "--webhook-secret-env) or set video_generation.webhook_delivery.job_secret_env"
+        )
 
 
 def _classes(

@@ -10,7 +10,8 @@ several workers change at once is changed only by those scripts:
   sweeper resumes its scene;
 - ``vg:queued:{backend}``: scenes routed there and not yet started.
 
-Health, circuits, counters and the published stack are in :mod:`videogen.shared_state`.
+Health, circuits, counters and the published stack are in :mod:`videogen.shared_state`;
+webhook deliveries in :mod:`videogen.webhook_store`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ from .scheduler import rank
 from .shared_state import SharedState
 from .spend import Settle
 from .states import Event
+from .webhook_store import WebhookStore
 
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState, Backlog, Ledgers, OrphanStore):
+class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's.
@@ -69,6 +71,7 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
         self._reap = client.register_script(lua.REAP)
         self._register_shared()
         self._register_backlog()
+        self._register_webhooks()
 
     @classmethod
     def from_url(
@@ -109,8 +112,11 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
         pipe = self.r.pipeline(transaction=True)
         job: dict[str, Any] = {"id": job_id, "created_at": now, "scenes": len(ids)}
         job["priority"] = priority
-        opts = (options or JobOptions()).model_dump(mode="json", exclude_none=True)
+        options = options or JobOptions()
+        opts = options.model_dump(mode="json", exclude_none=True, exclude={"webhook_secret"})
         job.update(opts)
+        if options.webhook_secret is not None:  # in Redis only: never in a message
+            job["webhook_secret"] = options.webhook_secret.get_secret_value()
         if "max_cost_usd" in opts:
             job["max_cost_micro"] = to_micro(opts["max_cost_usd"])
         pipe.hset(keys.job(job_id), mapping=job)

@@ -154,6 +154,28 @@ def _connect_signals(app: Celery, settings: Settings, pipeline: Callable[[], Pip
     # weak=False: these closures have no other reference to keep them alive.
     worker_ready.connect(publish, weak=False)
     worker_shutdown.connect(withdraw, weak=False)
+    _relay_webhooks(app, settings)
+
+
+def _relay_webhooks(app: Celery, settings: Settings) -> None:
+    """A router worker runs a webhook relay in a thread of its own, beside its one routing
+    thread (:mod:`videogen.webhook_relay` says why not a task), from ready to shutdown."""
+    stops: list[Callable[[], None]] = []
+
+    def start(sender: Any = None, **_: object) -> None:
+        if os.environ.get(WORKER_ROLE_ENV) == ROUTER_QUEUE and getattr(sender, "app", None) is app:
+            from videogen.webhook_relay import start_relay
+
+            stops.append(start_relay(settings))
+            log.info("webhook relay started")
+
+    def stop(sender: Any = None, **_: object) -> None:
+        if getattr(sender, "app", None) is app:
+            while stops:
+                stops.pop()()
+
+    worker_ready.connect(start, weak=False)
+    worker_shutdown.connect(stop, weak=False)
 
 
 @after_setup_logger.connect
