@@ -29,7 +29,8 @@ MAX_FILM_FPS = 120
 """Frame rates above this are refused: no backend makes them, and a typo (``--fps 240``)
 would multiply the encoding work for nothing."""
 FPS_DENOMINATOR = 1001
-"""``--fps 29.97`` becomes 30000/1001, the NTSC rate it means, not a 100-digit fraction."""
+"""Rates are kept as fractions no finer than this: a file's 30000/1001 stays exact, and
+``--fps 29.97`` becomes 2997/100, not the float's 53-bit fraction (an absurd time base)."""
 
 
 @dataclass(frozen=True)
