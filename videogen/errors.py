@@ -155,7 +155,8 @@ class MissingScenesError(FilmError):
             if none_left
             else f"make it of the others with `videogen film {job_id} -o OUT --skip-failed`"
         )
-        super().__init__(job_id, f"{len(missing)} scenes did not succeed:\n  {lines}\n{hint}")
+        count = f"{len(missing)} scene{'' if len(missing) == 1 else 's'}"
+        super().__init__(job_id, f"{count} did not succeed:\n  {lines}\n{hint}")
 
 
 class BackendError(VideoGenError):
