@@ -18,7 +18,7 @@ from .classes import ScClass
 from .config import Settings, job_options
 from .errors import VideoGenError
 from .loading import build_settings, load_config
-from .models import DEFAULT_DURATION, Scene, SceneState
+from .models import DEFAULT_DURATION, Scene, SceneState, Size
 from .pipeline import Pipeline
 from .queue import CeleryDispatcher, celery_app
 from .record import SceneRecord
@@ -178,6 +178,42 @@ class VideoGenerator:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
             time.sleep(poll)
+
+    def film(
+        self,
+        job_id: str,
+        dest: str | Path,
+        crossfade: float = 0.0,
+        skip_failed: bool = False,
+        size: Size | tuple[int, int] | str | None = None,
+        fps: float | None = None,
+    ) -> dict[str, Any]:
+        """Stitch the job's scenes, in order, into one H.264 MP4 at ``dest``: every part
+        scaled to fit ``size`` (default: the most common scene size, the largest on a tie) and
+        padded with black, never stretched, at ``fps`` (default: the most common rate), each
+        blended into the next over ``crossfade`` seconds (at most half the shortest part).
+        Audio is dropped. The film is checked (one frame size; its length is the parts' less
+        the crossfades) before it is renamed into place.
+
+        Returns what was made: path, duration, frames, width, height, fps, parts, skipped.
+
+        Raises:
+            UnknownJobError: no such job.
+            MissingScenesError: a scene did not succeed (without ``skip_failed``; with it, the
+                film is made of the others and they are listed under ``skipped``), or none did.
+            FilmError: a bad option, an unreadable part, or a film that failed its check.
+        """
+        from .stitch import make_film  # PyAV and numpy: only this command needs them here
+
+        return make_film(
+            job_id,
+            self.records(job_id),
+            Path(dest),
+            crossfade=crossfade,
+            skip_failed=skip_failed,
+            size=size,
+            fps=fps,
+        )
 
     async def generate_videos(
         self,

@@ -172,6 +172,7 @@ def _scene_from(options: dict[str, Any]) -> Scene:
 
 
 cli.add_command(sandbox_command, "sandbox")
+cli.add_command(cli_client.film_command, "film")
 cli.add_command(cli_client.submit_command, "submit")
 cli.add_command(cli_client.status_command, "status")
 cli.add_command(cli_client.health_command, "health")

@@ -136,6 +136,12 @@ def _priority(ctx: click.Context, param: click.Parameter, value: str) -> int:
     metavar="NAME",
     help="The variable holding --webhook's signing secret (default: the config's job secret).",
 )
+@click.option(
+    "--film",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="OUT",
+    help="Wait, then stitch the scenes into one MP4 at OUT (like `videogen film`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @config_option
 @click.pass_context
@@ -152,6 +158,7 @@ def submit_command(
     max_cost_per_second: float | None,
     webhook: str | None,
     webhook_secret_env: str | None,
+    film: Path | None,
     as_json: bool,
 ) -> None:
     """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
@@ -161,6 +168,7 @@ def submit_command(
     (--max-cost, or the config's) fails naming it (or waits: `on_budget: wait`).
     With --wait, a terminal shows a live view (a bar with the ETA, the running scenes);
     other output gets a line per scene state change and a job summary every 10 s.
+    --film OUT waits too, then makes the job's film (when every scene succeeded).
     """
     from .scenes import load_scene_file
 
@@ -182,12 +190,15 @@ def submit_command(
         )
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
-    if not wait:
+    if not wait and film is None:
         _dump({"job_id": job_id, "scenes": len(scenes)}) if as_json else click.echo(job_id)
         return
     if not as_json:
         click.echo(f"job {job_id}: {len(scenes)} scenes")
     results = _follow(generator, job_id, timeout, quiet=as_json)
+    if film is not None:
+        _finish_with_film(generator, job_id, results, film, as_json)
+        return
     _dump({"job_id": job_id, "results": results}) if as_json else print_results(results)
     if not all(r["success"] for r in results):
         sys.exit(1)
@@ -204,6 +215,105 @@ def _webhook_secret(name: str | None) -> str | None:
     if not value:
         raise click.ClickException(f"--webhook-secret-env: ${name} is not set")
     return value
+
+
+def _finish_with_film(
+    generator: Any, job_id: str, results: list[dict[str, Any]], dest: Path, as_json: bool
+) -> None:
+    """``submit --film``: the results, then the film, or why there is none (exit code 1)."""
+    report, problem = None, None
+    try:
+        report = generator.film(job_id, dest)
+    except VideoGenError as error:  # the results are shown all the same
+        problem = str(error)
+    if as_json:
+        _dump({"job_id": job_id, "results": results, "film": report})
+    else:
+        print_results(results)
+        if report is not None:
+            print_film(report)
+    if problem is not None:
+        click.echo(f"film not made: {problem}", err=True)
+    if problem is not None or not all(r["success"] for r in results):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("job_id")
+@click.option(
+    "-o",
+    "--out",
+    "dest",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the film (an MP4).",
+)
+@click.option(
+    "--crossfade",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Blend each scene into the next over this long (at most half the shortest scene).",
+)
+@click.option(
+    "--skip-failed",
+    is_flag=True,
+    help="Leave out scenes that did not succeed (listed on stderr) instead of refusing.",
+)
+@click.option(
+    "--size",
+    metavar="WxH",
+    help="The film's frame size (default: the most common scene size, the largest on a tie).",
+)
+@click.option(
+    "--fps",
+    type=float,
+    metavar="N",
+    help="The film's frame rate (default: the most common among the scenes).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was made as JSON.")
+@config_option
+@click.pass_context
+@_client
+def film_command(
+    ctx: click.Context,
+    job_id: str,
+    dest: Path,
+    crossfade: float,
+    skip_failed: bool,
+    size: str | None,
+    fps: float | None,
+    as_json: bool,
+) -> None:
+    """Stitch a job's scenes, in order, into one MP4 (H.264).
+
+    Every scene is scaled to fit one frame size with its aspect ratio kept and padded with
+    black bars (never stretched), at one frame rate; audio is dropped. A job with scenes that
+    did not succeed is refused, listing them, unless --skip-failed. The film is checked (one
+    frame size, its length the scenes' less the crossfades) before it is written to OUT.
+    """
+    report = _generator(ctx).film(
+        job_id, dest, crossfade=crossfade, skip_failed=skip_failed, size=size, fps=fps
+    )
+    for row in report["skipped"]:
+        click.echo(
+            f"skipped #{row['index']} {row['scene_id']} {row['state']}: {row['reason']}",
+            err=True,
+        )
+    _dump(report) if as_json else print_film(report)
+
+
+def print_film(report: dict[str, Any]) -> None:
+    """What a film is made of, in two lines."""
+    parts = ", ".join(f"#{p['index']} {p['size']} {p['duration']:g} s" for p in report["parts"])
+    click.echo(
+        f"film {report['path']}: {report['width']}x{report['height']}, {report['fps']:g} fps, "
+        f"{report['duration']:.2f} s, {report['frames']} frames, crossfade "
+        f"{report['crossfade']:g} s"
+    )
+    skipped = f"; skipped {len(report['skipped'])}" if report["skipped"] else ""
+    click.echo(f"  {len(report['parts'])} parts: {parts}{skipped}")
 
 
 def _follow(

@@ -12,6 +12,11 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
     ├── StackError                   ``videogen up`` cannot start or keep one of its processes
     ├── MissingExtraError            an optional part is not installed (names the pip line)
     ├── WebhookSignatureError        a webhook's signature does not verify (for receivers)
+    ├── UnknownJobError              no job has this id (names it)
+    ├── JobControlError              a cancel or retry cannot be done as asked (names the scene)
+    ├── FilmError                    a job's film cannot be made (bad options, a part or the
+    │   │                            result is not a usable video)
+    │   └── MissingScenesError       scenes did not succeed (lists index, id, state, reason)
     └── BackendError                 something went wrong talking to one backend
         ├── TransientBackendError    retry on the same backend, with backoff
         │   ├── RateLimitedError         429; carries ``retry_after``
@@ -23,6 +28,7 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
         ├── JobCancelledError        the vendor job was cancelled
         ├── MalformedResponseError   the vendor answered something we cannot parse
         ├── InvalidOutputError       the output is not a video, too large, or at a refused URL
+        ├── VendorUnknownError       the vendor did not answer about a job for its grace
         └── AmbiguousSubmitError     a create request left and no answer came back
 
 Each ``BackendError`` says what the caller should do next through :attr:`BackendError.action`,
@@ -114,6 +120,55 @@ class MissingExtraError(VideoGenError):
 class WebhookSignatureError(VideoGenError):
     """A webhook delivery's ``Videogen-Signature`` does not verify: malformed, outside the
     replay window, or no match for the body (:func:`videogen.webhooks.verify`)."""
+
+
+class UnknownJobError(VideoGenError):
+    """No job has this id (never submitted, or its keys are gone).
+
+    Attributes:
+        job_id: the id asked for.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r}")
+
+
+class FilmError(VideoGenError):
+    """A job's film cannot be made: an option does not fit its parts (a crossfade longer than
+    half a part), a part is not a usable video, or the result failed its check.
+
+    Attributes:
+        job_id: the job whose film it was.
+    """
+
+    def __init__(self, job_id: str, message: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"film of job {job_id}: {message}")
+
+
+class MissingScenesError(FilmError):
+    """Scenes of the job did not succeed (failed, cancelled or not finished yet), and the film
+    was asked for without ``skip_failed`` (or none succeeded at all).
+
+    Attributes:
+        missing: ``(index, scene id, state, reason)`` of every scene left out.
+        none_left: True when no scene succeeded, so not even ``skip_failed`` helps.
+    """
+
+    def __init__(
+        self, job_id: str, missing: list[tuple[int, str, str, str]], none_left: bool
+    ) -> None:
+        self.missing = missing
+        self.none_left = none_left
+        lines = "\n  ".join(f"#{i} {sid} {state}: {why}" for i, sid, state, why in missing)
+        hint = (
+            "no scene succeeded, so there is nothing to stitch"
+            if none_left
+            else f"make it of the others with `videogen film {job_id} -o OUT --skip-failed`"
+        )
+        count = f"{len(missing)} scene{'' if len(missing) == 1 else 's'}"
+        super().__init__(job_id, f"{count} did not succeed:\n  {lines}\n{hint}")
 
 
 class BackendError(VideoGenError):

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import routing
 from .context import Context
-from .errors import JobControlError
+from .errors import JobControlError, UnknownJobError
 from .models import Orphan, SceneState
 from .record import SceneRecord
 from .spend import Settle
@@ -53,7 +53,7 @@ def chosen(ctx: Context, job_id: str, scene_ids: list[str] | None) -> list[Scene
     """The job's scenes named by ``scene_ids`` (ids, or indexes as strings), all when
     ``None``; an unknown job or scene is an error naming it."""
     if ctx.store.job(job_id) is None:
-        raise JobControlError(f"no job {job_id!r}")
+        raise UnknownJobError(job_id)
     records = ctx.store.scenes(ctx.store.job_scene_ids(job_id))
     if not scene_ids:
         return records

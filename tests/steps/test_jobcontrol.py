@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from videogen import jobcontrol
-from videogen.errors import JobControlError
+from videogen.errors import JobControlError, UnknownJobError
 from videogen.models import SceneState
 from videogen.orphans import sweep_orphans
 from videogen.policy import Circuit, CircuitState
@@ -81,7 +81,7 @@ def test_a_scene_is_named_by_id_or_index_and_unknown_ones_are_errors(steps):
     assert report.done == [second] and steps.record(first).state is SceneState.PENDING
     with pytest.raises(JobControlError, match="has no scene '7'"):
         jobcontrol.cancel(steps.pipeline, job_id, ["7"])
-    with pytest.raises(JobControlError, match="no job 'nope'"):
+    with pytest.raises(UnknownJobError, match="no job 'nope'"):
         jobcontrol.retry(steps.pipeline, "nope")
 
 

@@ -41,6 +41,7 @@ PURE_CORE = [
     "videogen.classes",
     "videogen.redis_url",
     "videogen.webhooks",
+    "videogen.film",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")
