@@ -79,19 +79,23 @@ class VideoGenerator:
         deadline: float | None = None,
         max_cost_usd: float | None = None,
         max_cost_per_second: float | None = None,
+        cache: bool = True,
     ) -> str:
         """Validate every scene, then store them in the backlog; returns the job id.
         ``priority`` (-100..100, default 0): higher goes first; jobs of one priority share
         the backends scene by scene. ``strategy`` overrides the config's for this job;
         ``deadline``: seconds from now by which its scenes should be done (``cheapest``
         spends more only to meet it); ``max_cost_usd``: the job's budget;
-        ``max_cost_per_second``: backends dearer than this per output second are skipped."""
+        ``max_cost_per_second``: backends dearer than this per output second are skipped;
+        ``cache=False``: generate every scene anew (no stored video reused, no duplicate
+        waiting for another)."""
         check_priority(priority)
         options = job_options(
             strategy=strategy,
             deadline=deadline,
             max_cost_usd=max_cost_usd,
             max_cost_per_second=max_cost_per_second,
+            no_cache=None if cache else True,
         )
         parsed = parse_scenes(
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
@@ -245,6 +249,21 @@ class VideoGenerator:
             "backlog": self.store.backlog_length(),
             "backends": backends,
             "spend": self.spend(),
+            "cache": self.cache_statistics(),
+        }
+
+    def cache_statistics(self) -> dict[str, Any]:
+        """The result cache: hits (scenes given a stored or a duplicate's video), misses
+        (cached scenes that went to a vendor), videos and bytes stored, and USD saved (what
+        the reused videos cost when they were made)."""
+        counters = self.store.cache_counters()
+        return {
+            "enabled": self.settings.video_generation.cache.enabled,
+            "hits": counters["hits"],
+            "misses": counters["misses"],
+            "entries": counters["entries"],
+            "bytes_stored": counters["bytes"],
+            "saved_usd": round(counters["saved_micro"] / 1e6, 6),
         }
 
     def spend(self) -> dict[str, Any]:
@@ -293,6 +312,7 @@ def result_summary(record: SceneRecord) -> dict[str, Any]:
         "effective_resolution": (result.get("effective") or {}).get("resolution"),
         "requested_duration": record.spec.duration,
         "route_reason": record.route_reason,
+        "cached": bool(result.get("cached")),
     }
 
 

@@ -35,6 +35,9 @@ class Event(StrEnum):
     ADOPT = "adopt"
     """An orphan (a vendor job the scene left when its vendor stopped answering) finished
     first: its video is the scene's, wherever the scene is now."""
+    REUSE = "reuse"
+    """An identical scene's video (from the result cache, or its job's scene it waited
+    for) is the scene's: it never went to a vendor."""
 
 
 _P, _R, _G = SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING
@@ -50,6 +53,7 @@ _TABLE: dict[tuple[SceneState, Event], SceneState] = {
     **{(s, Event.FAIL): SceneState.FAILED for s in _LIVE},
     **{(s, Event.CANCEL): SceneState.CANCELLED for s in _LIVE},
     **{(s, Event.ADOPT): SceneState.SUCCEEDED for s in _LIVE},
+    (_P, Event.REUSE): SceneState.SUCCEEDED,
 }
 
 TABLE: Mapping[tuple[SceneState, Event], SceneState] = MappingProxyType(_TABLE)

@@ -26,6 +26,8 @@ import redis
 from . import lua
 from . import redis_keys as keys
 from .backlog import Backlog
+from .cache import Mark
+from .cache_store import CacheStore
 from .classes import ScClass
 from .config import JobOptions
 from .errors import StoreUnavailableError
@@ -43,7 +45,7 @@ from .states import Event
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState, Backlog, Ledgers, OrphanStore):
+class Store(SharedState, Backlog, Ledgers, OrphanStore, CacheStore):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's."""
@@ -59,6 +61,7 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
         self._reap = client.register_script(lua.REAP)
         self._register_shared()
         self._register_backlog()
+        self._register_cache()
 
     @classmethod
     def from_url(
@@ -83,30 +86,42 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore):
         priority: int = 0,
         options: JobOptions | None = None,
         policy: str = "",
+        marks: list[Mark] | None = None,
     ) -> list[str]:
         """Store a job and its scenes, each waiting in its backlog class, in one transaction;
         returns the scene ids. ``options`` are kept on the job (its budget where the dispatch
-        script reads it), ``policy`` on each scene (to class it again after a fail-over)."""
+        script reads it), ``policy`` on each scene (to class it again after a fail-over).
+        ``marks`` (:func:`videogen.cache.plan`): a cache hit, or a scene that follows an
+        identical one, is stored pending but kept out of the backlog (nothing can route it);
+        a follower is listed under the scene it waits for, in the same transaction."""
         now = self.clock()
+        marks = marks or [Mark()] * len(scenes)
         first_round, seq = self.next_job_rounds()
         ids = [f"{job_id}-{i:03d}" for i in range(len(scenes))]
         pipe = self.r.pipeline(transaction=True)
         job: dict[str, Any] = {"id": job_id, "created_at": now, "scenes": len(ids)}
         job["priority"] = priority
         opts = (options or JobOptions()).model_dump(mode="json", exclude_none=True)
-        job.update(opts)
+        job.update({k: int(v) if isinstance(v, bool) else v for k, v in opts.items()})
         if "max_cost_usd" in opts:
             job["max_cost_micro"] = to_micro(opts["max_cost_usd"])
         pipe.hset(keys.job(job_id), mapping=job)
         pipe.zadd(keys.JOBS, {job_id: now})
         pipe.sadd(keys.BACKLOG, *{c.name for c in classes})
-        for index, (scene_id, spec, c) in enumerate(zip(ids, scenes, classes, strict=True)):
+        for index, (scene_id, spec, c, mark) in enumerate(
+            zip(ids, scenes, classes, marks, strict=True)
+        ):
             score = rank(priority, first_round + index, seq)
             record = new_record(
                 scene_id, job_id, index, spec, now, queue=c.name, rank=score, policy=policy or None
             )
+            leader = None if mark.leader is None else ids[mark.leader]
+            record = replace(record, cache_key=mark.key, follows=leader)
             pipe.hset(keys.scene(scene_id), mapping=initial_fields(record))
-            pipe.zadd(keys.backlog(c.name), {scene_id: score})
+            if leader is not None:
+                pipe.rpush(keys.followers(leader), scene_id)
+            if not mark.held:
+                pipe.zadd(keys.backlog(c.name), {scene_id: score})
         pipe.rpush(keys.job_scenes(job_id), *ids)
         pipe.sadd(keys.LIVE, *ids)
         pipe.execute()

@@ -39,6 +39,7 @@ PURE_CORE = [
     "videogen.costs",
     "videogen.spend",
     "videogen.classes",
+    "videogen.cache",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")

@@ -30,6 +30,7 @@ EXPECTED = {
     (P, Event.ADOPT): S,  # an orphan's video, wherever the scene is now
     (R, Event.ADOPT): S,
     (G, Event.ADOPT): S,
+    (P, Event.REUSE): S,  # a cached video, or its leader's: never routed, never paid
 }
 
 
