@@ -31,7 +31,8 @@ EVICT_BATCH = 500
 
 
 def sweep_cache(ctx: Context) -> dict[str, int]:
-    """Settle followers whose leader ended without settling them, and evict."""
+    """Settle followers whose leader ended without settling them, and evict; returns the
+    counts that are not zero (``followers_reused``, ``followers_routed``, ``evicted``)."""
     waiting = [r for r in ctx.store.live_scenes([SceneState.PENDING]) if r.follows]
     groups: dict[str, list[SceneRecord]] = defaultdict(list)
     for record in sorted(waiting, key=lambda r: r.index):
@@ -43,7 +44,7 @@ def sweep_cache(ctx: Context) -> dict[str, int]:
         counts["followers_reused"] += reused
         counts["followers_routed"] += routed
     counts["evicted"] = evict(ctx)
-    return counts
+    return {name: n for name, n in counts.items() if n}
 
 
 def _sweep_group(
