@@ -5,7 +5,9 @@ A follower's leader that failed or was cancelled gave it nothing: the followers 
 themselves, the first leading the rest (its tries are its own: the leader's failure may have
 been its backends', not the scene's; a content-policy refusal fails each in turn, unbilled).
 A leader that succeeded while nobody released its followers (its worker died between the
-success and the release) gives them its video from the cache.
+success and the release, or could not store the video, or the video was an orphan's) gives
+them its video, stored now if need be; only a leader whose file is gone leaves them to be
+routed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .cache import evictions
 from .context import Context
 from .models import SceneState
 from .record import SceneRecord
-from .reuse import forget, serve, usable
+from .reuse import forget, remember, serve, usable
 
 log = logging.getLogger("videogen")
 
@@ -59,6 +61,8 @@ def _sweep_group(
     entry = usable(ctx, {key}).get(key)
     if entry is None and ctx.clock() - (leader.finished_at or 0.0) < FOLLOW_GRACE:
         return 0, 0  # its worker may be storing the video right now
+    if entry is None:
+        entry = remember(ctx, leader)  # its worker could not store it, or an orphan's video
     served = serve(ctx, group, entry)
     left = group[len(served) :]
     return len(served), route(ctx, left) if left else 0

@@ -141,6 +141,18 @@ def keep(
     release(ctx, record.id, entry)
 
 
+def remember(ctx: Context, leader: SceneRecord) -> Entry | None:
+    """A succeeded scene's video, stored now if it was not (its worker could not, or it came
+    from an orphan); ``None`` when its file cannot be had."""
+    if leader.cache_key is None or not leader.result:
+        return None
+    try:
+        return _store(ctx, leader, leader.result, leader.spent / 1e6, "")
+    except (OSError, KeyError) as error:
+        log.warning("cache: cannot store the video of scene %s: %s", leader.id, error)
+        return None
+
+
 def _store(
     ctx: Context, record: SceneRecord, result: dict[str, Any], usd: float, model: str
 ) -> Entry:

@@ -131,20 +131,31 @@ def test_followers_a_dead_worker_left_get_the_leaders_video_from_the_sweep(make_
     assert vendor_jobs(steps) == 1
 
 
-def test_a_leader_whose_video_could_not_be_stored_leaves_its_followers_to_be_routed(
-    steps, monkeypatch
-):
+def test_a_leader_whose_video_could_not_be_stored_gives_it_from_the_sweep(steps, monkeypatch):
     lead, follower = steps.submit(SCENE, SCENE)
     monkeypatch.setattr(reuse, "file_digest", _unreadable)
     steps.run_all()
     assert steps.record(lead).state is SceneState.SUCCEEDED  # the cache never fails a scene
     assert steps.record(follower).state is SceneState.PENDING
     monkeypatch.undo()
-    assert "followers_routed" not in steps.pipeline.sweep()  # its worker may still store it
+    assert "followers_reused" not in steps.pipeline.sweep()  # its worker may still store it
+    steps.clock.advance(FOLLOW_GRACE + 1)
+    assert steps.pipeline.sweep().get("followers_reused") == 1
+    assert (steps.record(follower).result or {})["cache"]["scene"] == lead
+    assert vendor_jobs(steps) == 1 and steps.store.cache_counters()["entries"] == 1
+
+
+def test_followers_of_a_leader_whose_file_is_gone_are_routed(steps, monkeypatch):
+    lead, follower = steps.submit(SCENE, SCENE)
+    monkeypatch.setattr(reuse, "file_digest", _unreadable)
+    steps.run_all()
+    monkeypatch.undo()
+    Path((steps.record(lead).result or {})["video_path"]).unlink()
     steps.clock.advance(FOLLOW_GRACE + 1)
     assert steps.pipeline.sweep().get("followers_routed") == 1
     steps.run_all()
     assert steps.record(follower).state is SceneState.SUCCEEDED and vendor_jobs(steps) == 2
+    assert not (steps.record(follower).result or {}).get("cached")
 
 
 def _unreadable(path: Path) -> str:
