@@ -51,6 +51,8 @@ def plan_job(
 def after_submit(ctx: Context, ids: list[str], marks: list[Mark], entries: dict[str, Entry]) -> int:
     """Move every hit of a job just stored to succeeded; a hit whose file went meanwhile goes
     to the backlog after all. Returns how many were reused."""
+    if not any(mark.hit for mark in marks):
+        return 0
     back, reused = [], 0
     for record, mark in zip(ctx.store.scenes(ids), marks, strict=True):
         if not mark.hit or mark.key is None:
