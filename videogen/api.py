@@ -81,6 +81,7 @@ class VideoGenerator:
         max_cost_per_second: float | None = None,
         webhook: str | None = None,
         webhook_secret: str | None = None,
+        cache: bool = True,
     ) -> str:
         """Validate every scene, then store them in the backlog; returns the job id.
         ``priority`` (-100..100, default 0): higher goes first; jobs of one priority share
@@ -89,7 +90,9 @@ class VideoGenerator:
         spends more only to meet it); ``max_cost_usd``: the job's budget;
         ``max_cost_per_second``: backends dearer than this per output second are skipped;
         ``webhook``: a URL that gets this job's events, signed with ``webhook_secret`` (else
-        the config's ``webhook_delivery.job_secret``; README, Webhooks)."""
+        the config's ``webhook_delivery.job_secret``; README, Webhooks).
+        ``cache=False``: generate every scene anew (no stored video reused, no duplicate
+        waiting for another)."""
         check_priority(priority)
         options = job_options(
             strategy=strategy,
@@ -98,6 +101,7 @@ class VideoGenerator:
             max_cost_per_second=max_cost_per_second,
             webhook=webhook,
             webhook_secret=webhook_secret,
+            no_cache=None if cache else True,
         )
         parsed = parse_scenes(
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
@@ -302,6 +306,21 @@ class VideoGenerator:
             "backends": backends,
             "spend": self.spend(),
             "webhooks": self.store.webhook_stats(),
+            "cache": self.cache_statistics(),
+        }
+
+    def cache_statistics(self) -> dict[str, Any]:
+        """The result cache: hits (scenes given a stored or a duplicate's video), misses
+        (cached scenes that went to a vendor), videos and bytes stored, and USD saved (what
+        the reused videos cost when they were made)."""
+        counters = self.store.cache_counters()
+        return {
+            "enabled": self.settings.video_generation.cache.enabled,
+            "hits": counters["hits"],
+            "misses": counters["misses"],
+            "entries": counters["entries"],
+            "bytes_stored": counters["bytes"],
+            "saved_usd": round(counters["saved_micro"] / 1e6, 6),
         }
 
     def webhook_deliveries(self, limit: int = 20, dead: bool = False) -> list[dict[str, Any]]:
@@ -356,6 +375,7 @@ def result_summary(record: SceneRecord) -> dict[str, Any]:
         "effective_resolution": (result.get("effective") or {}).get("resolution"),
         "requested_duration": record.spec.duration,
         "route_reason": record.route_reason,
+        "cached": bool(result.get("cached")),
     }
 
 

@@ -142,6 +142,11 @@ def _priority(ctx: click.Context, param: click.Parameter, value: str) -> int:
     metavar="OUT",
     help="Wait, then stitch the scenes into one MP4 at OUT (like `videogen film`).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Generate every scene anew: reuse no stored video, let no duplicate wait for another.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the job id, or the results).")
 @config_option
 @click.pass_context
@@ -159,6 +164,7 @@ def submit_command(
     webhook: str | None,
     webhook_secret_env: str | None,
     film: Path | None,
+    no_cache: bool,
     as_json: bool,
 ) -> None:
     """Validate SCENE_FILE (a JSON list of scenes) and enqueue every scene.
@@ -166,6 +172,8 @@ def submit_command(
     Nothing is enqueued unless every scene is valid and some enabled backend can take it
     (within --max-cost-per-second). A scene whose cost would take spend past a budget
     (--max-cost, or the config's) fails naming it (or waits: `on_budget: wait`).
+    A scene identical to one already generated reuses its video at no cost (--no-cache:
+    generate anew); identical scenes in the file make one vendor job.
     With --wait, a terminal shows a live view (a bar with the ETA, the running scenes);
     other output gets a line per scene state change and a job summary every 10 s.
     --film OUT waits too, then makes the job's film (when every scene succeeded).
@@ -187,6 +195,7 @@ def submit_command(
             max_cost_per_second=max_cost_per_second,
             webhook=webhook,
             webhook_secret=_webhook_secret(webhook_secret_env),
+            cache=not no_cache,
         )
     except VideoGenError as error:
         raise click.ClickException(str(error)) from None
@@ -331,6 +340,7 @@ def print_results(results: list[dict[str, Any]]) -> None:
             click.echo(
                 f"  #{r['index']} ok   {r['backend_used']:<7} {r['effective_duration']} s "
                 f"{r['effective_resolution']}  {r['video_path']}"
+                + ("  (cached)" if r.get("cached") else "")
             )
         else:
             click.echo(f"  #{r['index']} FAIL {r['backend_used'] or '-':<7} {r['error']}")
@@ -461,6 +471,15 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
                 f"{s['orphans_failed']}, paid twice {s['double_paid']}"
             )
     _print_spend(stats["spend"])
+    _print_cache(stats["cache"])
+
+
+def _print_cache(cache: dict[str, Any]) -> None:
+    state = "" if cache["enabled"] else " (off)"
+    click.echo(
+        f"cache{state}: {cache['hits']} hits, {cache['misses']} misses, {cache['entries']} "
+        f"videos ({cache['bytes_stored'] / 1e6:.1f} MB) stored, saved ${cache['saved_usd']:.2f}"
+    )
 
 
 def _money(row: dict[str, Any]) -> str:

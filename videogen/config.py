@@ -86,6 +86,9 @@ class JobOptions(BaseModel):
     """The job's budget: reserved plus spent never passes it."""
     max_cost_per_second: float | None = Field(default=None, gt=0)
     """Backends dearer than this (USD per output second) are skipped for the job."""
+    no_cache: bool | None = None
+    """Generate every scene anew: no cached video is reused, no duplicate waits for another
+    (``None``: the cache is used, when the config enables it)."""
     webhook: str | None = None
     """A URL that gets every event of this job (signed with ``webhook_secret``, else the
     config's ``webhook_delivery.job_secret``)."""
@@ -160,6 +163,24 @@ class WebhookDelivery(BaseModel):
     @property
     def backoff(self) -> Backoff:
         return Backoff(self.max_attempts, self.base_delay, self.max_delay, self.jitter)
+
+
+class CacheSettings(BaseModel):
+    """The result cache (``video_generation.cache``, :mod:`videogen.cache`): a scene identical
+    to one already generated reuses its video instead of paying a vendor again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    max_bytes: int | None = Field(default=20 * 2**30, gt=0)
+    """Total size of the stored videos; the sweep evicts the least recently used past it
+    (``None``: no limit)."""
+    max_age_days: float | None = Field(default=30.0, gt=0)
+    """Videos unused for this long are evicted by the sweep (``None``: kept however old)."""
+    unseeded: bool = False
+    """Also reuse videos for scenes without a seed. Off by default: a scene without a seed
+    asks for a fresh random take, and two takes of one prompt are often what a user wants;
+    turning it on says any take will do."""
 
 
 class BackendSettings(BaseModel):
@@ -259,6 +280,7 @@ class VideoGenerationSettings(BaseModel):
     circuit_cooldown: float = Field(default=30.0, ge=0)
     budgets: Budget = Field(default_factory=Budget)
     """Caps on all backends' spend together per UTC day and month."""
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     on_budget: BudgetAction = BudgetAction.FAIL
     budget_alert_fraction: float = Field(default=0.8, gt=0, lt=1)
     """A log line and a metric when a budget is this much used (and again when full)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import costs, routing, spend, submits
+from . import costs, reuse, routing, spend, submits
 from .backends.base import BaseVideoBackend
 from .context import Context
 from .errors import (
@@ -343,6 +343,7 @@ class Run:
             self.stored = dest  # for _lost: ours, unless the same vendor job's
             raise LeaseLostError()
         dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        reuse.keep(self.ctx, record, result, self.cost(), request.model)
         self.ctx.store.count_success(self.name, seconds)
         if self.created:
             self.ctx.store.add_job_time(self.name, record.spec.duration, seconds)

@@ -232,3 +232,31 @@ return out
 """Bind waiting scenes to backends with a free slot, atomically: however many routers run
 at once, a slot is never given twice and a scene never bound twice (a stale backlog entry,
 whose scene moved on, is dropped on the way)."""
+
+CACHE_PUT = """
+-- KEYS: entry, lru zset, refs hash, stats hash. ARGV: entry JSON, key, time, sha256, bytes.
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+if redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then
+  redis.call('HINCRBY', KEYS[4], 'bytes', ARGV[5])
+end
+return 1
+"""
+"""Add a result-cache entry unless its key has one (the first video stored wins), counting
+its file once however many keys point at it."""
+
+CACHE_DROP = """
+-- KEYS: entry, lru zset, refs hash, stats hash, uses list. ARGV: key.
+-- Returns the content hash when no key points at its file any more ('' otherwise).
+local v = redis.call('GET', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not v then return '' end
+local e = cjson.decode(v)
+redis.call('DEL', KEYS[1], KEYS[5])
+if redis.call('HINCRBY', KEYS[3], e.sha256, -1) > 0 then return '' end
+redis.call('HDEL', KEYS[3], e.sha256)
+redis.call('HINCRBY', KEYS[4], 'bytes', -e.size_bytes)
+return e.sha256
+"""
+"""Forget a result-cache entry; the caller deletes the file when this was its last key."""

@@ -88,6 +88,9 @@ class Scene(BaseModel):
     """A style phrase; vendors have no style field, so it is appended to the prompt."""
     id: str | None = Field(default=None, max_length=128)
     """An optional label of the user's, echoed in results."""
+    no_cache: bool | None = None
+    """``true``: generate this scene anew, never reuse a cached video (``None``, unset: the
+    job's and the config's choice)."""
 
     @field_validator("prompt")
     @classmethod

@@ -69,6 +69,11 @@ class SceneRecord:
     """Why it waits although a backend is free: the budget that stops it."""
     unknown_since: float | None = None
     """When its running vendor job stopped answering (unset once it answers again)."""
+    cache_key: str | None = None
+    """Its result-cache key (:func:`videogen.cache.cache_key`); unset: not cached."""
+    follows: str | None = None
+    """The scene of its job it is identical to and waits for (out of the backlog): it
+    succeeds with that scene's video (:mod:`videogen.reuse`)."""
 
     @property
     def finished(self) -> bool:

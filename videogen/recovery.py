@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from . import routing
+from . import reuse, routing
 from .classes import ScClass
 from .constants import backend_queue
 from .context import Context
+from .followers import sweep_cache
 from .models import SceneState
 from .orphans import sweep_orphans
 from .record import SceneRecord
@@ -34,6 +35,7 @@ def sweep(ctx: Context) -> dict[str, int]:
     counts["unreserved"] = sum(_unreserve(ctx, backend) for backend in ctx.vg.backends)
     counts["stranded"] = _fail_stranded(ctx)
     counts.update(sweep_orphans(ctx))
+    counts.update(sweep_cache(ctx))
     ctx.ask_dispatch()
     return counts
 
@@ -59,7 +61,9 @@ def _resend_lost(ctx: Context) -> dict[str, int]:
     states = [SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING]
     stale = [r for r in ctx.store.live_scenes(states) if _stale(ctx, r, now)]
     unleased = _without_lease(ctx, [r for r in stale if r.state is SceneState.RUNNING])
-    counts["requeued"] = _requeue_missing(ctx, [r for r in stale if r.state is SceneState.PENDING])
+    # a follower waits out of the backlog for its leader (videogen.followers settles it)
+    waiting = [r for r in stale if r.state is SceneState.PENDING and r.follows is None]
+    counts["requeued"] = _requeue_missing(ctx, waiting)
     for record in stale:
         if record.state is not SceneState.PENDING and record.backend:
             if _lost_on_backend(ctx, record, unleased):
@@ -76,6 +80,8 @@ def _requeue_missing(ctx: Context, pending: list[SceneRecord]) -> int:
     missing = [r for r, there in zip(pending, present, strict=True) if not there]
     back = []
     for record in missing:
+        if reuse.reuse_waiting(ctx, record):
+            continue  # a cache hit whose submit was cut short: its video, not a vendor job
         cls = routing.class_for(ctx, record, record.tried)
         if cls is None:
             routing.fail(ctx, record.id, "no backend left that can take it")

@@ -134,3 +134,26 @@ def budget_full(scope: str) -> str:
     """String with a TTL: a budget stops new work on ``scope`` (a backend, or ``all``) for a
     while; the value says which and why."""
     return f"{PREFIX}budgetfull:{scope}"
+
+
+CACHE_LRU = f"{PREFIX}cache:lru"
+"""Sorted set: result-cache key -> when its video was last stored or reused (eviction order)."""
+CACHE_REFS = f"{PREFIX}cache:refs"
+"""Hash: content hash -> how many cache keys point at its file (deleted at zero)."""
+CACHE_STATS = f"{PREFIX}cache:stats"
+"""Hash: the result cache's counters (``hits``, ``misses``, ``bytes``, ``saved_micro``)."""
+
+
+def cache_entry(key: str) -> str:
+    """String: one result-cache entry (JSON, :class:`videogen.cache.Entry`)."""
+    return f"{PREFIX}cache:entry:{key}"
+
+
+def cache_uses(key: str) -> str:
+    """List: every reuse of a cache entry (JSON: scene, job, time, USD saved), newest last."""
+    return f"{PREFIX}cache:uses:{key}"
+
+
+def followers(scene_id: str) -> str:
+    """List: scenes of the same job identical to this one, waiting for its video."""
+    return f"{PREFIX}followers:{scene_id}"

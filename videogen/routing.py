@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from . import costs, probes, spend
+from . import costs, probes, reuse, spend
 from . import redis_keys as keys
 from .backlog import Blocked, Snapshot
 from .capabilities import Capabilities
@@ -59,8 +59,11 @@ def submit(
         max_usd_per_second=options.max_cost_per_second,
     )
     classes = _classes(ctx, scenes, caps, policy)
+    # The result cache decides before anything can be routed: a hit never pays.
+    marks, entries = reuse.plan_job(ctx, scenes, bool(options.no_cache))
     job_id = uuid.uuid4().hex[:12]
-    ids = ctx.store.create_job(job_id, scenes, classes, priority, options, policy.tag)
+    ids = ctx.store.create_job(job_id, scenes, classes, priority, options, policy.tag, marks)
+    reuse.after_submit(ctx, ids, marks, entries)
     ctx.ask_dispatch()
     log.info("job %s submitted: %d scenes, priority %d", job_id, len(ids), priority)
     return job_id

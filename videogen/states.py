@@ -37,6 +37,9 @@ class Event(StrEnum):
     ADOPT = "adopt"
     """An orphan (a vendor job the scene left when its vendor stopped answering) finished
     first: its video is the scene's, wherever the scene is now."""
+    REUSE = "reuse"
+    """An identical scene's video (from the result cache, or its job's scene it waited
+    for) is the scene's: it never went to a vendor."""
 
 
 _P, _R, _G = SceneState.PENDING, SceneState.ROUTED, SceneState.RUNNING
@@ -54,6 +57,7 @@ _TABLE: dict[tuple[SceneState, Event], SceneState] = {
     **{(s, Event.ADOPT): SceneState.SUCCEEDED for s in _LIVE},
     (SceneState.FAILED, Event.RESUBMIT): _P,
     (SceneState.CANCELLED, Event.RESUBMIT): _P,
+    (_P, Event.REUSE): SceneState.SUCCEEDED,
 }
 
 TABLE: Mapping[tuple[SceneState, Event], SceneState] = MappingProxyType(_TABLE)

@@ -27,6 +27,8 @@ import redis
 from . import lua
 from . import redis_keys as keys
 from .backlog import Backlog
+from .cache import Mark
+from .cache_store import CacheStore
 from .classes import ScClass
 from .config import JobOptions
 from .errors import StoreUnavailableError
@@ -46,7 +48,7 @@ from .webhook_store import WebhookStore
 Started = Literal["started", "gone", "busy", "full"]
 
 
-class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
+class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore):
     """Typed access to videogen's state in one Redis database.
 
     ``clock`` stamps records (``created_at``, ``updated_at``); leases use the server's.
@@ -72,6 +74,7 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
         self._register_shared()
         self._register_backlog()
         self._register_webhooks()
+        self._register_cache()
 
     @classmethod
     def from_url(
@@ -102,11 +105,16 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
         priority: int = 0,
         options: JobOptions | None = None,
         policy: str = "",
+        marks: list[Mark] | None = None,
     ) -> list[str]:
         """Store a job and its scenes, each waiting in its backlog class, in one transaction;
         returns the scene ids. ``options`` are kept on the job (its budget where the dispatch
-        script reads it), ``policy`` on each scene (to class it again after a fail-over)."""
+        script reads it), ``policy`` on each scene (to class it again after a fail-over).
+        ``marks`` (:func:`videogen.cache.plan`): a cache hit, or a scene that follows an
+        identical one, is stored pending but kept out of the backlog (nothing can route it);
+        a follower is listed under the scene it waits for, in the same transaction."""
         now = self.clock()
+        marks = marks or [Mark()] * len(scenes)
         first_round, seq = self.next_job_rounds()
         ids = [f"{job_id}-{i:03d}" for i in range(len(scenes))]
         pipe = self.r.pipeline(transaction=True)
@@ -114,7 +122,7 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
         job["priority"] = priority
         options = options or JobOptions()
         opts = options.model_dump(mode="json", exclude_none=True, exclude={"webhook_secret"})
-        job.update(opts)
+        job.update({k: int(v) if isinstance(v, bool) else v for k, v in opts.items()})
         if options.webhook_secret is not None:  # in Redis only: never in a message
             job["webhook_secret"] = options.webhook_secret.get_secret_value()
         if "max_cost_usd" in opts:
@@ -122,13 +130,20 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore):
         pipe.hset(keys.job(job_id), mapping=job)
         pipe.zadd(keys.JOBS, {job_id: now})
         pipe.sadd(keys.BACKLOG, *{c.name for c in classes})
-        for index, (scene_id, spec, c) in enumerate(zip(ids, scenes, classes, strict=True)):
+        for index, (scene_id, spec, c, mark) in enumerate(
+            zip(ids, scenes, classes, marks, strict=True)
+        ):
             score = rank(priority, first_round + index, seq)
             record = new_record(
                 scene_id, job_id, index, spec, now, queue=c.name, rank=score, policy=policy or None
             )
+            leader = None if mark.leader is None else ids[mark.leader]
+            record = replace(record, cache_key=mark.key, follows=leader)
             pipe.hset(keys.scene(scene_id), mapping=initial_fields(record))
-            pipe.zadd(keys.backlog(c.name), {scene_id: score})
+            if leader is not None:
+                pipe.rpush(keys.followers(leader), scene_id)
+            if not mark.held:
+                pipe.zadd(keys.backlog(c.name), {scene_id: score})
         pipe.rpush(keys.job_scenes(job_id), *ids)
         pipe.sadd(keys.LIVE, *ids)
         pipe.execute()

@@ -42,6 +42,7 @@ PURE_CORE = [
     "videogen.redis_url",
     "videogen.webhooks",
     "videogen.film",
+    "videogen.cache",
 ]
 """Plain functions over plain values (STYLE.md rule 3)."""
 IO_LIBRARIES = ("celery", "kombu", "redis", "httpx", "av", "starlette", "uvicorn")

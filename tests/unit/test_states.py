@@ -32,6 +32,7 @@ EXPECTED = {
     (G, Event.ADOPT): S,
     (F, Event.RESUBMIT): P,  # a person's retry
     (C, Event.RESUBMIT): P,
+    (P, Event.REUSE): S,  # a cached video, or its leader's: never routed, never paid
 }
 
 
