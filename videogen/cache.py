@@ -11,8 +11,9 @@ is reused (each backend that made one could take the scene: it did).
 
 What is not cached, and why:
 
-- a scene without a seed, unless ``cache.unseeded`` says so: it asks for a fresh random
-  take, and two takes of one prompt in a film are usually wanted as two;
+- a scene without a seed when ``cache.unseeded`` is off (it is on by default: a resubmitted
+  scene file must not pay again for shots it has; off, each unseeded scene asks for a fresh
+  random take);
 - a first frame given by URL: its content may change behind the same address, and reading it
   at submit would be network I/O before anything is stored;
 - a scene or job that says ``no_cache``.

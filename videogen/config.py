@@ -177,10 +177,11 @@ class CacheSettings(BaseModel):
     (``None``: no limit)."""
     max_age_days: float | None = Field(default=30.0, gt=0)
     """Videos unused for this long are evicted by the sweep (``None``: kept however old)."""
-    unseeded: bool = False
-    """Also reuse videos for scenes without a seed. Off by default: a scene without a seed
-    asks for a fresh random take, and two takes of one prompt are often what a user wants;
-    turning it on says any take will do."""
+    unseeded: bool = True
+    """Reuse videos for scenes without a seed too. On by default: resubmitting a scene file
+    (after a crash, a change to one shot) must not pay again for the shots it already has,
+    and most scene files carry no seeds. ``false`` (or ``--no-cache``, or a scene's
+    ``no_cache``) asks each unseeded scene for a fresh random take."""
 
 
 class BackendSettings(BaseModel):

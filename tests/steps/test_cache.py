@@ -220,7 +220,8 @@ def test_a_cached_video_whose_file_is_gone_is_a_miss(steps):
     assert steps.store.cache_counters()["misses"] == 2
 
 
-def test_no_cache_per_job_per_scene_and_scenes_without_a_seed_make_new_jobs(steps):
+def test_no_cache_per_job_per_scene_and_scenes_without_a_seed_make_new_jobs(make_steps):
+    steps = make_steps(lambda vg: vg.update(cache={"unseeded": False}))
     generated(steps)
     job = steps.pipeline.submit(
         [Scene.model_validate(SCENE)] * 2, options=JobOptions(no_cache=True)

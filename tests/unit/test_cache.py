@@ -100,8 +100,8 @@ def test_a_pinned_backend_or_model_makes_its_own_key():
         ({}, CacheSettings(enabled=False), False, "the cache is off"),
         ({}, ON, True, "no_cache"),
         ({"no_cache": True}, ON, False, "no_cache"),
-        ({"seed": None}, ON, False, "no seed"),
-        ({"seed": None}, CacheSettings(unseeded=True), False, None),
+        ({"seed": None}, ON, False, None),  # a resubmitted file pays nothing again
+        ({"seed": None}, CacheSettings(unseeded=False), False, "no seed"),
         ({"image": "https://example.com/f.png"}, ON, False, "first frame by URL"),
     ],
 )
