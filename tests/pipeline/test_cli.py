@@ -28,6 +28,10 @@ COMMANDS = {
     "generate": "one scene on one backend",
     "probe": "health probe",
     "config": "Validate the config",
+    "cancel": "waiting and running scenes",
+    "retry": "failed or cancelled scenes",
+    "film": "one MP4",
+    "webhooks": "Webhook deliveries",
 }
 
 
