@@ -64,10 +64,18 @@ def decide(job: JobState, scene: SceneState | None) -> Outcome:
 
 
 def sweep_orphans(ctx: Context) -> dict[str, int]:
-    """Ask about every orphan once; returns how many ended each way this sweep."""
+    """Ask about every orphan once; returns how many ended each way this sweep. A backend
+    that gives no answer about one is not asked about its others until the next sweep: the
+    sweep runs on the router's one thread, and a vendor that times out must hold it up for
+    one request per sweep at most."""
     counts: dict[str, int] = {}
+    silent: set[str] = set()
     for orphan in ctx.store.orphans():
+        if orphan.job.backend in silent:
+            continue
         outcome = _sweep_one(ctx, orphan)
+        if outcome is Outcome.UNKNOWN:
+            silent.add(orphan.job.backend)
         if outcome in FINAL and ctx.store.drop_orphan(orphan, outcome.value):
             if outcome is Outcome.FAILED:
                 ctx.store.refund(orphan)

@@ -226,3 +226,30 @@ def test_a_resumed_job_keeps_the_deadline_it_was_created_with(make_steps):
     assert "no result within 30 s" in (record.error or "")
     # the abandoned job was cancelled (the vendor answers), not left as an orphan
     assert steps.jobs("runway")[0]["cancelled"] and steps.store.orphans() == []
+
+
+def test_a_silent_vendor_is_asked_about_one_orphan_per_sweep(make_steps):
+    steps = make_steps(_grace(0.3))
+    runway = steps.sandboxes["runway"].state
+    runway.set_knobs(never_finish=True)
+    first, second = _on_runway(steps), _on_runway(steps)
+    threading.Thread(target=lambda: _quiet_once_created(runway, 60), daemon=True).start()
+    steps.pipeline.generate("runway", first)
+    steps.store.set_circuit("runway", Circuit())  # the second scene may still start there
+    runway.set_knobs(outage=False)
+    threading.Thread(target=lambda: _quiet_once_created_again(runway), daemon=True).start()
+    steps.pipeline.generate("runway", second)
+    assert len(steps.store.orphans()) == 2
+    before = len(runway.records()["requests"])
+    assert sweep_orphans(steps.pipeline) == {}
+    asked = runway.records()["requests"][before:]
+    assert len(asked) == 1 and asked[0]["status"] == 503  # one question, not one per orphan
+    runway.set_knobs(outage=False)
+    assert sweep_orphans(steps.pipeline) == {"orphans_cancelled": 2}
+
+
+def _quiet_once_created_again(state) -> None:
+    deadline = time.monotonic() + 10
+    while len(state.records()["jobs"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    state.set_knobs(outage=True)
