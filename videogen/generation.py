@@ -210,6 +210,8 @@ class Run:
     def _run(self) -> None:
         request = self.request = self.backend.prepare(self.record.spec)
         job = self.job = self._vendor_job(request)
+        self.unknown_since = self.record.unknown_since  # a resumed job keeps its grace
+        silent_for = None if self.unknown_since is None else self.ctx.clock() - self.unknown_since
         try:
             status = self.backend.wait(
                 job,
@@ -217,6 +219,7 @@ class Run:
                 heartbeat=self.heartbeat,
                 on_change=lambda s: self._log_status(job, s),
                 on_unknown=self._unknown,
+                silent_for=silent_for,
             )
         except BackendError as error:
             self._abandon(job, error)

@@ -253,3 +253,22 @@ def _quiet_once_created_again(state) -> None:
     while len(state.records()["jobs"]) < 2 and time.monotonic() < deadline:
         time.sleep(0.005)
     state.set_knobs(outage=True)
+
+
+def test_a_resumed_unknown_job_keeps_the_grace_it_had_used(make_steps):
+    steps = make_steps(_grace(100.5))
+    runway = steps.sandboxes["runway"].state
+    runway.set_knobs(never_finish=True)
+    scene_id = _on_runway(steps)
+    backend = steps.pipeline.backend("runway")
+    job = backend.submit(backend.prepare(steps.record(scene_id).spec))
+    # a worker died 100 s into the vendor's silence: 0.5 s of the grace are left, not 100.5
+    job = job.model_copy(update={"created_at": steps.clock.now - 100})
+    steps.store.update(scene_id, vendor_job=job, unknown_since=steps.clock.now - 100)
+    runway.set_knobs(outage=True)
+    started = time.monotonic()
+    steps.pipeline.generate("runway", scene_id)
+    assert time.monotonic() - started < 5
+    record = steps.record(scene_id)
+    assert record.backend != "runway" and "no answer from the vendor" in (record.error or "")
+    assert [o.job.job_id for o in steps.store.orphans()] == [job.job_id]

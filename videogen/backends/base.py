@@ -248,6 +248,7 @@ class BaseVideoBackend(ABC):
         heartbeat: Callable[[], None] | None = None,
         on_change: Callable[[JobStatus], None] | None = None,
         on_unknown: Callable[[BackendError | None], None] | None = None,
+        silent_for: float | None = None,
     ) -> JobStatus:
         """Poll until the job ends or ``timeout`` seconds pass (timed on this backend's clock).
 
@@ -257,14 +258,17 @@ class BaseVideoBackend(ABC):
         to it meanwhile (a job is not timed out for what we cannot see). ``heartbeat`` runs before
         every poll (the pipeline renews the scene's slot there); ``on_change`` gets every
         status whose vendor state differs from the previous one; ``on_unknown`` gets each
-        unanswered poll's error, and ``None`` when the vendor answers again.
+        unanswered poll's error, and ``None`` when the vendor answers again. ``silent_for``:
+        seconds the vendor had already been silent about the job (a resumed job keeps its
+        grace, as it keeps its deadline).
 
         Raises:
             VendorUnknownError: no answer for ``unknown_grace`` seconds.
             GenerationFailedError: ``timeout`` passed (the caller cancels the vendor job).
         """
         deadline = self._clock() + timeout
-        unknown = Unknown(self.settings.unknown_grace)
+        since = None if silent_for is None else self._clock() - silent_for
+        unknown = Unknown(self.settings.unknown_grace, since)
         last = ""
         while True:
             if heartbeat is not None:
