@@ -3,12 +3,16 @@ real workers and sandboxes."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import av
 import httpx
 import redis
 from httpx_sse import connect_sse
 
 from tests.helpers import wait_until
+from tests.pipeline.conftest import REPO
 from videogen.embedded import free_port
 from videogen.redis_keys import EVENTS
 from videogen.sandbox import DEFAULT_KEYS
@@ -125,3 +129,29 @@ def test_submit_follow_download_and_every_refusal(make_stack, tmp_path):
     secrets = [FULL, READ, *(key for key in DEFAULT_KEYS.values() if key)]
     for text in [*texts, log]:
         assert not any(secret in text for secret in secrets)
+
+
+def test_submit_with_an_uploaded_first_frame(make_stack):
+    stack = make_stack(_with_tokens).start()
+    client = _serve(stack)
+    generator = stack.generator()
+    frame = (REPO / "examples" / "first_frame.png").read_bytes()
+    job = {"scenes": [{"prompt": "the frame comes alive", "image": "frame.png"}]}
+    files = [("images", ("frame.png", frame, "image/png"))]
+
+    missing = {"scenes": [{"image": "other.png"}]}
+    answer = client.post("/jobs/upload", data={"job": json.dumps(missing)}, files=files,
+                         headers=_bearer(FULL))  # fmt: skip
+    body = _error(answer, 422, "SceneValidationError")
+    assert [(p["scene"], p["field"]) for p in body["problems"]] == [("scene 1", "image")]
+
+    answer = client.post("/jobs/upload", data={"job": json.dumps(job)}, files=files,
+                         headers=_bearer(FULL))  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    results = generator.wait(job_id, timeout=20)
+    assert results[0]["success"], results
+    (record,) = generator.records(job_id)
+    image = Path(record.spec.image or "")
+    assert image.is_relative_to(stack.output_dir.resolve() / "uploads")
+    assert image.read_bytes() == frame

@@ -28,6 +28,7 @@ from videogen.errors import (
 )
 from videogen.loading import build_settings
 from videogen.web import create_app
+from videogen.web.app import upload_name
 from videogen.web.auth import Token, authorize, check_bind, tokens_of
 from videogen.web.problems import body_of, status_of
 
@@ -227,3 +228,16 @@ def test_a_malformed_request_names_the_field(client):
     assert response.status_code == 422
     assert response.json()["error"] == "InvalidRequestError"
     assert "priority" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "stored"),
+    [("frame.png", "frame.png"), ("../../etc/cron.d/x", "x"), ("a/b.png", "b.png"),
+     ("..", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_an_upload_is_stored_under_its_bare_name(filename, stored):
+    if stored is None:
+        with pytest.raises(InvalidRequestError):
+            upload_name(filename)
+    else:
+        assert upload_name(filename) == stored

@@ -48,6 +48,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)
 }
 MAX_JOBS_LISTED = 100
+MAX_UPLOAD_BYTES = 50 * 2**20
+"""A first frame larger than this is refused (vendors take far smaller images)."""
 
 
 def create_app(settings: Settings, generator: VideoGenerator | None = None) -> FastAPI:
@@ -104,15 +106,27 @@ def submit_with_images(
         body = SubmitRequest.model_validate(json.loads(job))
     except (ValueError, ValidationError) as error:
         raise InvalidRequestError(f"job: not a valid job: {error}") from None
-    names = {Path(i.filename or "").name for i in images} - {""}
-    refuse_server_paths(body.scenes, uploaded=names)
+    names = [upload_name(image.filename) for image in images]
+    refuse_server_paths(body.scenes, uploaded=set(names))
     generator = _generator(request)
     folder = generator.settings.outputs / "uploads" / secrets.token_hex(8)
     folder.mkdir(parents=True, exist_ok=True)
-    for image in images:
-        (folder / Path(image.filename or "image").name).write_bytes(image.file.read())
-    scenes = [_uploaded(scene, folder, names) for scene in body.scenes]
+    for name, image in zip(names, images, strict=True):
+        data = image.file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InvalidRequestError(f"images: {name} is over {MAX_UPLOAD_BYTES} bytes")
+        (folder / name).write_bytes(data)
+    scenes = [_uploaded(scene, folder, set(names)) for scene in body.scenes]
     return _submit(generator, body.model_copy(update={"scenes": scenes}))
+
+
+def upload_name(filename: str | None) -> str:
+    """An uploaded file's name without any folder part, or :class:`InvalidRequestError`:
+    uploads are stored under that name in a fresh folder, so it must name a file there."""
+    name = Path(filename or "").name
+    if name in ("", ".", ".."):
+        raise InvalidRequestError(f"images: {filename!r} is not a usable file name")
+    return name
 
 
 def refuse_server_paths(scenes: list[dict[str, Any]], uploaded: set[str]) -> None:
