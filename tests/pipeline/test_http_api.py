@@ -114,6 +114,10 @@ def test_submit_follow_download_and_every_refusal(make_stack, tmp_path):
     with av.open(str(tmp_path / "scene.mp4")) as container:
         assert container.streams.video and container.duration and container.duration > 0
 
+    retry = {"scene_ids": [scenes[0]["id"]]}  # a succeeded scene, named: refused
+    answer = client.post(f"/jobs/{job_id}/retry", json=retry, headers=_bearer(FULL))
+    assert "only failed or cancelled" in _error(answer, 409, "JobControlError")["message"]
+
     for path in ("/backends", "/statistics", "/jobs"):
         answer = client.get(path, headers=_bearer(READ))
         assert answer.status_code == 200, answer.text
