@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import cli_client, cli_jobs, cli_processes, cli_up
+from . import cli_api, cli_client, cli_jobs, cli_processes, cli_up
 from .backends import create_backend
 from .cli_config import config_option, load_settings
 from .config import Settings
@@ -185,6 +185,7 @@ cli.add_command(cli_processes.beat_command, "beat")
 cli.add_command(cli_processes.flower_command, "flower")
 cli.add_command(cli_up.up_command, "up")
 cli.add_command(cli_processes.metrics_command, "metrics")
+cli.add_command(cli_api.api_command, "api")
 
 
 def main() -> None:

@@ -184,6 +184,47 @@ class CacheSettings(BaseModel):
     ``no_cache``) asks each unseeded scene for a fresh random take."""
 
 
+class TokenScope(StrEnum):
+    """What an HTTP API token may do."""
+
+    READ = "read"
+    """Read jobs, scenes, videos, backends, statistics and events."""
+    FULL = "full"
+    """Also submit, cancel and retry."""
+
+
+class ApiToken(BaseModel):
+    """One bearer token of the HTTP API (``video_generation.api.tokens``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    """Who holds it, for people and logs (the token itself is never logged)."""
+    token: SecretStr | None = None
+    """The token; better kept out of the file: ``token_env``."""
+    token_env: str | None = None
+    """The environment variable holding the token (read when the config is loaded)."""
+    scope: TokenScope = TokenScope.READ
+
+    @model_validator(mode="after")
+    def _has_token(self) -> ApiToken:
+        if self.token is None and not self.token_env:
+            raise ValueError(f"API token {self.name!r} needs token_env (or token)")
+        return self
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API (``videogen api``): where it listens and who may use it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    """Anything beyond loopback needs at least one token (as Flower needs its basic auth)."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    tokens: list[ApiToken] = Field(default_factory=list)
+    """Bearer tokens; none: the API is open, and then only on loopback."""
+
+
 class BackendSettings(BaseModel):
     """Keys every backend has; backend modules subclass this for their own."""
 
@@ -288,6 +329,8 @@ class VideoGenerationSettings(BaseModel):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     """Destinations for every job's events (``job.finished``, ``scene.failed``...)."""
     webhook_delivery: WebhookDelivery = Field(default_factory=WebhookDelivery)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    """The HTTP API: address, port, bearer tokens (``videogen api``)."""
     backends: dict[str, BackendSettings] = Field(default_factory=dict)
 
     @property

@@ -14,6 +14,12 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
     ├── WebhookSignatureError        a webhook's signature does not verify (for receivers)
     ├── UnknownJobError              no job has this id (names it)
     ├── JobControlError              a cancel or retry cannot be done as asked (names the scene)
+    ├── UnknownSceneError            a job has no scene with this id (names both)
+    ├── NoVideoError                 a scene has no video to fetch (not succeeded, or gone)
+    ├── InvalidRequestError          an HTTP API request is malformed (names the field)
+    ├── APIAccessError               the HTTP API refused the caller
+    │   ├── APIAuthError             no token, or not a known one (401)
+    │   └── APIScopeError            a read-only token asked for a write (403)
     ├── FilmError                    a job's film cannot be made (bad options, a part or the
     │   │                            result is not a usable video)
     │   └── MissingScenesError       scenes did not succeed (lists index, id, state, reason)
@@ -132,6 +138,41 @@ class UnknownJobError(VideoGenError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"no job {job_id!r}")
+
+
+class UnknownSceneError(VideoGenError):
+    """A job has no scene with this id.
+
+    Attributes:
+        job_id: the job asked about.
+        scene_id: the scene asked for.
+    """
+
+    def __init__(self, job_id: str, scene_id: str) -> None:
+        self.job_id = job_id
+        self.scene_id = scene_id
+        super().__init__(f"job {job_id} has no scene {scene_id!r}")
+
+
+class NoVideoError(VideoGenError):
+    """A scene has no video to fetch: it has not succeeded, or its file is gone."""
+
+
+class InvalidRequestError(VideoGenError):
+    """An HTTP API request is malformed outside its scenes (a bad option, a body that is not
+    JSON); the message names the field. Nothing was enqueued."""
+
+
+class APIAccessError(VideoGenError):
+    """The HTTP API refused the caller; the message never repeats the token presented."""
+
+
+class APIAuthError(APIAccessError):
+    """No bearer token, or one that matches no configured token."""
+
+
+class APIScopeError(APIAccessError):
+    """The token is valid but read-only, and the request would change something."""
 
 
 class FilmError(VideoGenError):

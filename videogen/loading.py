@@ -9,6 +9,7 @@ the environment wins over the file, and the file over the defaults:
 - ``$VIDEOGEN_REDIS_URL`` and ``$VIDEOGEN_OUTPUT_DIR`` over ``redis_url`` and ``output_dir``;
 - each backend's key (:mod:`videogen.api_keys`) and ``$VIDEOGEN_<NAME>_BASE_URL``;
 - ``$VIDEOGEN_SANDBOX_HOST`` last (:mod:`videogen.sandbox_host`);
+- each HTTP API token from the variable its ``token_env`` names;
 - each webhook's signing secret from the variable its ``secret_env`` names (unset: its
   deliveries fail, visibly, where no secret is found; a client that only submits needs none).
 
@@ -96,7 +97,7 @@ def build_settings(
     try:
         backends = {name: _backend_settings(name, cfg, env) for name, cfg in backends_raw.items()}
         vg = VideoGenerationSettings(**section, backends=backends)
-        data["video_generation"] = _webhook_secrets(vg, env)
+        data["video_generation"] = _api_tokens(_webhook_secrets(vg, env), env)
         return Settings(**data, source=source)
     except ValidationError as error:
         raise ConfigError(f"{source}: {_explain(error)}") from None
@@ -166,6 +167,18 @@ def _webhook_secrets(
     if delivery.job_secret is None:
         delivery = delivery.model_copy(update={"job_secret": read(delivery.job_secret_env)})
     return vg.model_copy(update={"webhooks": hooks, "webhook_delivery": delivery})
+
+
+def _api_tokens(vg: VideoGenerationSettings, env: Mapping[str, str]) -> VideoGenerationSettings:
+    """Each API token from its ``token_env``, unless the file gives it (unset: that token is
+    missing, and ``videogen api`` refuses to start, naming it)."""
+    tokens = [
+        t
+        if t.token is not None or not env.get(t.token_env or "")
+        else t.model_copy(update={"token": SecretStr(env[t.token_env or ""])})
+        for t in vg.api.tokens
+    ]
+    return vg.model_copy(update={"api": vg.api.model_copy(update={"tokens": tokens})})
 
 
 def _base_url_from_env(
