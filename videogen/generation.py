@@ -32,7 +32,6 @@ from .models import (
     GenerationRequest,
     JobState,
     JobStatus,
-    Orphan,
     SceneState,
     VendorJob,
     VideoInfo,
@@ -148,12 +147,13 @@ class Run:
                 )
             self._run()
         except (BackendError, CapabilityError) as error:
-            if self._moved_on():
-                self._lost()  # e.g. an orphan finished first and our job was cancelled
+            record = self.ctx.store.scene(self.record.id)  # one read, only after an error
+            if record is None or not record.on(self.name):
+                self._lost(record)  # e.g. an orphan finished first and our job was cancelled
                 return
             on_error(self, _as_backend_error(self.name, error))
         except LeaseLostError:
-            self._lost()
+            self._lost(self.ctx.store.scene(self.record.id))
 
     def apply(
         self,
@@ -263,16 +263,12 @@ class Run:
         if self.backend.cancel_quietly(job):
             return
         self.price = self.cost()
-        reserved = self.record.reserved or {}
-        orphan = Orphan(
-            job=job,
-            scene_id=self.record.id,
+        orphan = self.record.orphan(
+            job,
             since=self.ctx.clock(),
-            usd=max(self.price, 0.0),
-            base=reserved.get("base", 0) / 1e6,
-            ledgers=list(reserved.get("keys", [])),
-            request=self.request,
             reason=str(error),
+            usd=max(self.price, 0.0),
+            request=self.request,
         )
         self.ctx.store.add_orphan(orphan)
         log.warning(
@@ -280,40 +276,28 @@ class Run:
             "its video", self.record.id, self.name, job.job_id, error,
         )  # fmt: skip
 
-    def _moved_on(self) -> bool:
-        """The scene no longer runs here (checked only after an error: one read)."""
-        record = self.ctx.store.scene(self.record.id)
-        return record is None or not record.on(self.name)
-
-    def _lost(self) -> None:
-        """Our slot is gone. Another worker resuming the same vendor job took it over: leave
-        it to that worker. The scene got its video elsewhere (an orphan finished first):
-        cancel ours, so the vendor stops working for nothing (first result wins)."""
-        record, job = self.ctx.store.scene(self.record.id), self.job
+    def _lost(self, record: SceneRecord | None) -> None:
+        """The scene (``record``, as it is now) moved on without us. Another worker resuming
+        the same vendor job took it over: leave it to that worker. It was cancelled, or got
+        its video elsewhere (an orphan finished first): cancel our job, so the vendor stops
+        working for nothing, and drop the file we stored (first result wins)."""
+        job = self.job
         if job is None or record is None:
             return
-        if record.state is SceneState.CANCELLED:
-            self.backend.cancel_quietly(job)  # the sweep asks too; twice is harmless
-            if self.stored is not None:
-                self.stored.unlink(missing_ok=True)
-            log.info(
-                "scene %s was cancelled; %s job %s cancelled", record.id, self.name, job.job_id
-            )
-            return
+        cancelled = record.state is SceneState.CANCELLED
         ours = record.vendor_job is not None and record.vendor_job.job_id == job.job_id
         used = (record.result or {}).get("vendor_job_id") == job.job_id
-        if ours or used:
+        if (ours or used) and not cancelled:
             log.warning("scene %s: slot on %s taken over; leaving it", record.id, self.name)
             return
-        self.backend.cancel_quietly(job)
+        self.backend.cancel_quietly(job)  # after a cancel the sweep asks too: harmless
         if self.stored is not None:
-            self.stored.unlink(missing_ok=True)  # the scene's video is the orphan's file
-        if self.last_status is not None and self.last_status.state is JobState.SUCCEEDED:
+            self.stored.unlink(missing_ok=True)
+        paid = self.last_status is not None and self.last_status.state is JobState.SUCCEEDED
+        if paid and not cancelled:
             self.ctx.store.count(self.name, double_paid=1)
-        log.warning(
-            "scene %s: its video came from elsewhere first; %s job %s cancelled",
-            record.id, self.name, job.job_id,
-        )  # fmt: skip
+        why = "was cancelled" if cancelled else "got its video from elsewhere first"
+        log.warning("scene %s %s; %s job %s cancelled", record.id, why, self.name, job.job_id)
 
     def vendor_done(self) -> None:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the

@@ -22,7 +22,7 @@ from typing import Any
 from . import routing
 from .context import Context
 from .errors import JobControlError, UnknownJobError
-from .models import Orphan, SceneState
+from .models import SceneState
 from .record import SceneRecord
 from .spend import Settle
 from .states import Event
@@ -92,10 +92,8 @@ def _cancel_one(ctx: Context, record: SceneRecord, why: str) -> bool | str:
     for _ in range(MOVE_TRIES):
         if record.finished:
             return False
-        running = record.state is SceneState.RUNNING
-        on = record.backend or "" if record.state is not SceneState.PENDING else ""
-        token = record.lease or "" if running else ""
-        job = record.vendor_job if running else None
+        on, token = record.guard()
+        job = record.vendor_job if record.state is SceneState.RUNNING else None
         settle = (Settle.SETTLE, -1.0) if job is not None else (Settle.RELEASE, 0.0)
         moved = ctx.store.apply(
             record.id, Event.CANCEL, on=on, token=token, settle=settle,
@@ -104,20 +102,8 @@ def _cancel_one(ctx: Context, record: SceneRecord, why: str) -> bool | str:
         if moved is not None:
             if job is None:
                 return True
-            reserved = record.reserved or {}
-            ctx.store.add_orphan(
-                Orphan(
-                    job=job,
-                    scene_id=record.id,
-                    since=ctx.clock(),
-                    usd=reserved.get("usd", 0) / 1e6,
-                    base=reserved.get("base", 0) / 1e6,
-                    ledgers=list(reserved.get("keys", [])),
-                    request=record.request,
-                    reason=why,
-                    cancelled=True,
-                )
-            )
+            orphan = record.orphan(job, since=ctx.clock(), reason=why, cancelled=True)
+            ctx.store.add_orphan(orphan)
             return job.job_id
         fresh = ctx.store.scene(record.id)  # it moved meanwhile: look again
         if fresh is None:

@@ -149,8 +149,7 @@ def _use(
     result = result_of(backend.name, orphan.job, status, request, video, dest, seconds)
     result["orphan"] = True
     newer = record.vendor_job if record.state is SceneState.RUNNING else None
-    on = record.backend or "" if record.state in (SceneState.ROUTED, SceneState.RUNNING) else ""
-    token = record.lease or "" if record.state is SceneState.RUNNING else ""
+    on, token = record.guard()
     settle = (Settle.KEEP, 0.0) if newer is not None else (Settle.RELEASE, 0.0)
     changes: dict[str, Any] = dict.fromkeys(WORKING_FIELDS)
     changes.update(result=result, finished_at=now, backend=backend.name)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .models import GenerationRequest, Scene, SceneState, Submitting, VendorJob
+from .models import GenerationRequest, Orphan, Scene, SceneState, Submitting, VendorJob
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,39 @@ class SceneRecord:
     @property
     def finished(self) -> bool:
         return self.state.terminal
+
+    def guard(self) -> tuple[str, str]:
+        """``(on, token)`` for :meth:`videogen.store.Store.apply`: a move from wherever the
+        scene is now, refused if it moves meanwhile (bound: its backend; running: its
+        lease, whose slot the move gives back)."""
+        on = self.backend or "" if self.state in (SceneState.ROUTED, SceneState.RUNNING) else ""
+        token = self.lease or "" if self.state is SceneState.RUNNING else ""
+        return on, token
+
+    def orphan(
+        self,
+        job: VendorJob,
+        *,
+        since: float,
+        reason: str,
+        usd: float | None = None,
+        request: GenerationRequest | None = None,
+        cancelled: bool = False,
+    ) -> Orphan:
+        """Its vendor job ``job``, left behind, with what the try settled on its ledgers
+        (``usd``; ``None``: the reservation's amount)."""
+        reserved = self.reserved or {}
+        return Orphan(
+            job=job,
+            scene_id=self.id,
+            since=since,
+            usd=reserved.get("usd", 0) / 1e6 if usd is None else usd,
+            base=reserved.get("base", 0) / 1e6,
+            ledgers=list(reserved.get("keys", [])),
+            request=request or self.request,
+            reason=reason,
+            cancelled=cancelled,
+        )
 
     def on(self, backend: str) -> bool:
         """Still routed to, or running on, ``backend`` (a stale message finds it elsewhere)."""
