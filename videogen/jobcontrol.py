@@ -133,6 +133,7 @@ def retry(ctx: Context, job_id: str, scene_ids: list[str] | None = None) -> Repo
         moved = ctx.store.apply(
             record.id, Event.RESUBMIT, backlog=(cls, record.rank or 0.0),
             tried=[], retries=0, deliveries=0, failures=0, error=None, finished_at=None,
+            resubmits=record.resubmits + 1,
             result=None, blocked=None, vendor_job=None, submitting=None, request=None,
         )  # fmt: skip
         (report.done if moved else report.untouched).append(record.id)

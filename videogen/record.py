@@ -67,6 +67,9 @@ class SceneRecord:
     """Micro-dollars kept reserved for tries whose submit was ambiguous."""
     blocked: str | None = None
     """Why it waits although a backend is free: the budget that stops it."""
+    resubmits: int = 0
+    """Times a person sent it back after it ended (``videogen retry``): each round ends with
+    its own events."""
     unknown_since: float | None = None
     """When its running vendor job stopped answering (unset once it answers again)."""
     cache_key: str | None = None
@@ -139,7 +142,7 @@ class SceneRecord:
 
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
-_INTS = ("index", "retries", "deliveries", "failures", "spent", "held")
+_INTS = ("index", "retries", "deliveries", "failures", "spent", "held", "resubmits")
 _FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank", "unknown_since")
 _JSON = ("tried", "result", "reserved")
 

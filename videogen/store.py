@@ -300,6 +300,10 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         flat = pipe.execute() if names else []
         return {n: (int(flat[2 * i]), int(flat[2 * i + 1])) for i, n in enumerate(names)}
 
+    def any_live(self, scene_ids: list[str]) -> bool:
+        """Whether any of the scenes is not finished (one ``SMISMEMBER`` on the live set)."""
+        return bool(scene_ids) and any(self.r.smismember(keys.LIVE, scene_ids))
+
     def leased(self, scenes: list[tuple[str, str]]) -> list[bool]:
         """For each ``(backend, scene id)``: whether the scene has a slot entry there (live or
         expired but not yet reaped)."""

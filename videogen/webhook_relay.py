@@ -129,8 +129,9 @@ class WebhookRelay:
         at = entry_time(entry_id)
         events = [scene_event(record, at)]
         if any(WebhookEvent.JOB_FINISHED in d.events for d in dests):
-            records = self.store.scenes(self.store.job_scene_ids(job_id))
-            events.append(job_finished(job_id, records, at))
+            ids = self.store.job_scene_ids(job_id)
+            if not self.store.any_live(ids):  # one command, not a read of every scene
+                events.append(job_finished(job_id, self.store.scenes(ids), at))
         made = addressed([e for e in events if isinstance(e, HookEvent)], dests)
         now = self.clock()
         return sum(self.store.add_delivery(d, now) for d in made)

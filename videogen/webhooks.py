@@ -242,21 +242,30 @@ def scene_event(record: SceneRecord, at: float) -> HookEvent | None:
         "error": None if kind is WebhookEvent.SCENE_SUCCEEDED else record.error,
         "cost_usd": record.spent / 1e6,
     }
-    return HookEvent(f"{kind.value}:{record.id}", kind, record.job_id, at, {"scene": scene})
+    event_id = f"{kind.value}:{record.id}" + _round(record.resubmits)
+    return HookEvent(event_id, kind, record.job_id, at, {"scene": scene})
+
+
+def _round(resubmits: int) -> str:
+    """An event id's suffix for a round after a retry (none for the first): a scene, or a
+    job, that ends again after ``videogen retry`` is news again, under a new idempotency
+    key; the same round processed twice keeps its key."""
+    return f":{resubmits}" if resubmits else ""
 
 
 _VIDEO_FIELDS = ("width", "height", "frames", "duration", "size_bytes", "resolution", "fps")
 
 
 def job_finished(job_id: str, records: list[SceneRecord], at: float) -> HookEvent | None:
-    """The job's one ``job.finished`` event once every scene is terminal, else ``None``
-    (terminal states are final, so the answer never goes back)."""
+    """The job's ``job.finished`` event once every scene is terminal, else ``None``: one
+    per round (a retry that sends scenes back makes the job finish again, under a new id)."""
     if not records or not all(r.finished for r in records):
         return None
     states = Counter(r.state.value for r in records)
     counts = {s: states.get(s, 0) for s in ("succeeded", "failed", "cancelled")}
     data = {"job": {"scenes": len(records), "states": counts}}
-    return HookEvent(f"job.finished:{job_id}", WebhookEvent.JOB_FINISHED, job_id, at, data)
+    event_id = f"job.finished:{job_id}" + _round(sum(r.resubmits for r in records))
+    return HookEvent(event_id, WebhookEvent.JOB_FINISHED, job_id, at, data)
 
 
 @dataclass(frozen=True)

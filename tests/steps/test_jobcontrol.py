@@ -110,6 +110,8 @@ def test_retry_sends_only_failed_and_cancelled_scenes_back_with_their_history(ma
     assert sorted(report.done) == sorted([doomed, dropped]) and report.untouched == [good]
     record = steps.record(doomed)
     assert record.state is SceneState.PENDING and record.tried == () and record.error is None
+    assert record.resubmits == 1  # its next end is a new round (new webhook event ids)
+    assert steps.store.any_live([good, doomed]) and not steps.store.any_live([good])
     assert len(steps.store.attempts(doomed)) == tries  # its history is kept
     runway_jobs = len(steps.jobs("runway"))
     steps.pipeline.dispatch_waiting()

@@ -242,6 +242,16 @@ def test_job_finished_only_once_every_scene_is_terminal_with_counts():
     assert body["job"] == {"scenes": 3, "states": {"succeeded": 2, "failed": 1, "cancelled": 0}}
 
 
+def test_a_retried_scene_and_its_job_end_again_under_new_ids():
+    again = record(0, SceneState.SUCCEEDED, resubmits=1)
+    assert scene_event(again, 4.0).id == "scene.succeeded:job1-000:1"  # type: ignore[union-attr]
+    done = [again, record(1, SceneState.SUCCEEDED)]
+    event = job_finished("job1", done, 4.0)
+    assert event is not None and event.id == "job.finished:job1:1"
+    twice = job_finished("job1", [*done[:1], record(1, SceneState.FAILED, resubmits=1)], 5.0)
+    assert twice is not None and twice.id == "job.finished:job1:2"
+
+
 def test_one_delivery_per_event_and_destination_with_a_stable_key():
     events = [
         scene_event(record(0, SceneState.FAILED, error="x"), 1.0),
