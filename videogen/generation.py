@@ -326,11 +326,12 @@ class Run:
         seconds = clock() - (record.started_at or clock())
         result = result_of(self.name, job, status, request, video, dest, seconds)
         done = dict.fromkeys(WORKING_FIELDS)
+        self.price = self.cost()  # settled now, and what the cache records it cost
         if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
             self.stored = dest  # for _lost: ours, unless the same vendor job's
             raise LeaseLostError()
         dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
-        reuse.keep(self.ctx, record, result, self.cost(), request.model)
+        reuse.keep(self.ctx, record, result, self.price, request.model)
         self.ctx.store.count_success(self.name, seconds)
         if self.created:
             self.ctx.store.add_job_time(self.name, record.spec.duration, seconds)
