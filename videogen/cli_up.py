@@ -54,6 +54,7 @@ class _UpLog:
 @click.command()
 @click.option("--demo", is_flag=True, help="Submit the sample scenes, show the results, and stop.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
+@click.option("--no-api", is_flag=True, help="Do not start the HTTP API and dashboard.")
 @click.option(
     "--run-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -63,17 +64,22 @@ class _UpLog:
 )
 @config_option
 @click.pass_context
-def up_command(ctx: click.Context, demo: bool, no_flower: bool, run_dir: Path) -> None:
+def up_command(
+    ctx: click.Context, demo: bool, no_flower: bool, no_api: bool, run_dir: Path
+) -> None:
     """Start the whole stack on this machine and supervise it; Ctrl-C stops it cleanly.
 
     Redis (embedded unless VIDEOGEN_REDIS_URL or redis_url is set), a sandbox for every backend
-    without an API key, the router worker, one worker per enabled backend, the beat and Flower.
+    without an API key, the router worker, one worker per enabled backend, the beat, Flower and
+    the HTTP API with its dashboard (video_generation.api: host, port, tokens).
     A crashed child is restarted; SIGTERM, SIGINT or SIGHUP stop everything in order.
     """
     from .stack import Stack
 
     say = _UpLog(run_dir)
-    stack = Stack(load_settings(ctx), run_dir=run_dir, flower=not no_flower, say=say)
+    stack = Stack(
+        load_settings(ctx), run_dir=run_dir, flower=not no_flower, api=not no_api, say=say
+    )
     _stop_on_signals()
     failure = None
     say("starting videogen ...")

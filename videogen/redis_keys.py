@@ -25,6 +25,16 @@ EVENTS = f"{PREFIX}events"
 """Stream: one entry per scene reaching a terminal state (``scene``, ``job``, ``state``),
 appended by the transition script in the same atomic step (an outbox: webhooks and live
 views read it; capped near 100,000 entries)."""
+SAMPLES = f"{PREFIX}samples"
+"""List: the latest backend samples (JSON, newest first) for the dashboard's charts, one per
+sampling slot, capped at an hour's worth (:mod:`videogen.web.history`)."""
+
+
+def sample_slot(slot: int) -> str:
+    """Taken (SET NX) by the one web process that samples slot ``slot``."""
+    return f"{PREFIX}samples:slot:{slot}"
+
+
 WEBHOOK_GROUP = "vg-webhooks"
 """The consumer group of :data:`EVENTS` that webhook relays share (each entry goes to one)."""
 WEBHOOKS_DUE = f"{PREFIX}webhooks:due"

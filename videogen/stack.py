@@ -36,8 +36,8 @@ from .children import (
     stop_leftovers,
 )
 from .config import Settings
-from .embedded import EmbeddedRedis
-from .errors import MissingExtraError, StackError
+from .embedded import EmbeddedRedis, port_is_free
+from .errors import ConfigError, MissingExtraError, StackError
 from .loading import absolute_paths
 from .sandbox.defaults import DEFAULT_KEYS
 from .supervise import RestartPolicy, after_exit
@@ -59,6 +59,8 @@ class Stack:
     run_dir: Path = Path("var")
     flower_port: int = FLOWER_PORT
     flower: bool = True
+    api: bool = True
+    """Serve the HTTP API and dashboard (``videogen api``) when the ``api`` extra is there."""
     say: Say = print
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     redis_url: str | None = None
@@ -66,6 +68,7 @@ class Stack:
     sandboxes: dict[str, Any] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     config_file: Path | None = None
+    api_url: str | None = None
     stopped: bool = False
 
     def __post_init__(self) -> None:
@@ -209,7 +212,30 @@ class Stack:
         self._add("beat", "beat", "beat", "--schedule", str(self.run_dir / "run" / "beat"))
         if self.flower:
             self._add("flower", "observer", "flower", "--port", str(self.flower_port))
+        if self.api and self._api_can_start():
+            self._add("api", "observer", "api")
         self._save_run_file()
+
+    def _api_can_start(self) -> bool:
+        """Whether ``videogen api`` would serve: its extra installed, its tokens set, its
+        port free. Otherwise ``up`` says why and runs without it (a child that cannot start
+        would only crash in a loop)."""
+        api = self.settings.video_generation.api
+        try:
+            from .web.auth import check_bind, tokens_of
+        except ImportError as error:
+            self.say(str(MissingExtraError("api", "the dashboard", error.name or "fastapi")))
+            return False
+        try:
+            check_bind(api.host, tokens_of(api))
+        except ConfigError as error:
+            self.say(f"api: not started: {error}")
+            return False
+        if not port_is_free(api.host, api.port):
+            self.say(f"api: not started: {api.host}:{api.port} is in use (set api.port)")
+            return False
+        self.api_url = f"http://{api.host}:{api.port}"
+        return True
 
     def expected_workers(self) -> set[str]:
         return {"router", *self.settings.video_generation.enabled_backends()}
@@ -266,6 +292,8 @@ class Stack:
         lines.append(f"logs:     {self.log_dir}")
         if self.flower:
             lines.append(f"flower:   http://127.0.0.1:{self.flower_port}")
+        if self.api_url:
+            lines.append(f"dashboard: {self.api_url}/  (API: {self.api_url}/v1)")
         return lines
 
     def stop(self) -> None:

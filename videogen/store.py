@@ -159,6 +159,21 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
     def recent_jobs(self, limit: int = 20) -> list[str]:
         return list(self.r.zrevrange(keys.JOBS, 0, limit - 1))
 
+    def add_sample(self, slot: int, sample: str, keep: int, slot_seconds: float) -> bool:
+        """Store ``sample`` as slot ``slot``'s, unless another process already did; the list
+        keeps the newest ``keep``."""
+        if not self.r.set(keys.sample_slot(slot), "1", nx=True, ex=max(1, int(slot_seconds * 2))):
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.lpush(keys.SAMPLES, sample)
+        pipe.ltrim(keys.SAMPLES, 0, keep - 1)
+        pipe.execute()
+        return True
+
+    def samples(self) -> list[str]:
+        """The stored samples, oldest first."""
+        return list(reversed(self.r.lrange(keys.SAMPLES, 0, -1)))
+
     def scene(self, scene_id: str) -> SceneRecord | None:
         data = self.r.hgetall(keys.scene(scene_id))
         return decode(data) if data else None

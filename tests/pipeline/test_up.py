@@ -143,6 +143,7 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
     env = clean_env(VIDEOGEN_OUTPUT_DIR=str(tmp_path / "output"))
     up = Up("--no-flower", run_dir=tmp_path / "var", cwd=REPO, env=env)
     try:
+        dashboard = up.wait_for(r"dashboard: (http://\S+)/ ").group(1)
         up.wait_for("press Ctrl-C")
         client = clean_env()
         before, _ = submit_batch(elsewhere, "before", client)
@@ -165,6 +166,11 @@ def test_quick_start_clients_see_the_stack_from_another_folder(tmp_path):
         assert sum(b["succeeded"] for b in backends.values()) == 8
         assert sum(b["failovers"] + b["errors"] for b in backends.values()) == 0
         assert len(vendor_jobs(up)) == 8
+        # `up` serves the API and the dashboard (open on loopback: no tokens configured)
+        listed = httpx.get(f"{dashboard}/v1/jobs", timeout=10).json()["jobs"]
+        assert job in [j["job_id"] for j in listed]
+        page = httpx.get(f"{dashboard}/jobs/{job}", timeout=10)
+        assert page.status_code == 200 and "succeeded 4" in page.text
         figures = {"batch_before_s": before, "batch_after_s": after, "ratio": after / before}
         print(f"quick start: {json.dumps(figures)}; circuit records after health: {circuits}")
         if os.environ.get(REPORT_ENV):

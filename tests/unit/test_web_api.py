@@ -28,9 +28,9 @@ from videogen.errors import (
 )
 from videogen.loading import build_settings
 from videogen.web import create_app
-from videogen.web.app import upload_name
 from videogen.web.auth import Token, authorize, check_bind, tokens_of
 from videogen.web.problems import body_of, status_of
+from videogen.web.uploads import upload_name
 
 FULL = "full-" + "f" * 32
 READ = "read-" + "r" * 32

@@ -5,30 +5,32 @@ API they call is synchronous."""
 from __future__ import annotations
 
 import json
-import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse
 
-from .. import __version__
+from .. import __version__, posters
 from ..api import VideoGenerator
 from ..config import Settings
 from ..errors import (
     InvalidRequestError,
     NoVideoError,
-    SceneValidationError,
     UnknownJobError,
     UnknownSceneError,
 )
-from ..models import is_url
 from ..record import SceneRecord
 from . import problems
 from .auth import READ, WRITE, tokens_of
-from .events import job_events
+from .events import EventHub, job_events
+from .history import Sampler
+from .pages import HERE, LoginRequired, login_redirect, pages
 from .schemas import (
     Backends,
     ControlRequest,
@@ -42,20 +44,37 @@ from .schemas import (
     Statistics,
     SubmitRequest,
 )
+from .uploads import MAX_UPLOAD_BYTES, refuse_server_paths, save_uploads, upload_name
 
 PREFIX = "/v1"
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody} for status in (401, 403, 404, 409, 422, 503)
 }
 MAX_JOBS_LISTED = 100
-MAX_UPLOAD_BYTES = 50 * 2**20
-"""A first frame larger than this is refused (vendors take far smaller images)."""
 
 
-def create_app(settings: Settings, generator: VideoGenerator | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, generator: VideoGenerator | None = None, *, dashboard: bool = True
+) -> FastAPI:
     """The API for ``settings`` (its tokens; :class:`ConfigError` for a token without a
-    value). ``generator``: the one to use (tests), else one on the settings' Redis."""
+    value) and, unless ``dashboard=False``, the web dashboard beside it. ``generator``: the
+    one to use (tests), else one on the settings' Redis."""
+    generator = generator or VideoGenerator(settings)
+    hub = EventHub(generator)
+    sampler = Sampler(generator)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if dashboard:
+            sampler.start()
+        try:
+            yield
+        finally:
+            sampler.stop()
+            hub.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="videogen",
         version=__version__,
         description="Generate video scene by scene across many AI video backends.",
@@ -64,9 +83,14 @@ def create_app(settings: Settings, generator: VideoGenerator | None = None) -> F
         redoc_url=None,
     )
     app.state.tokens = tokens_of(settings.video_generation.api)
-    app.state.generator = generator or VideoGenerator(settings)
+    app.state.generator = generator
+    app.state.hub = hub
     problems.install(app)
     app.include_router(router, prefix=PREFIX, responses=ERRORS)
+    if dashboard:
+        app.add_exception_handler(LoginRequired, login_redirect)
+        app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+        app.include_router(pages)
     return app
 
 
@@ -106,42 +130,13 @@ def submit_with_images(
         body = SubmitRequest.model_validate(json.loads(job))
     except (ValueError, ValidationError) as error:
         raise InvalidRequestError(f"job: not a valid job: {error}") from None
-    names = [upload_name(image.filename) for image in images]
-    refuse_server_paths(body.scenes, uploaded=set(names))
+    files = {image.filename or "": image.file.read(MAX_UPLOAD_BYTES + 1) for image in images}
+    names = {upload_name(name) for name in files}
+    refuse_server_paths(body.scenes, uploaded=names)
     generator = _generator(request)
-    folder = generator.settings.outputs / "uploads" / secrets.token_hex(8)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, image in zip(names, images, strict=True):
-        data = image.file.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidRequestError(f"images: {name} is over {MAX_UPLOAD_BYTES} bytes")
-        (folder / name).write_bytes(data)
-    scenes = [_uploaded(scene, folder, set(names)) for scene in body.scenes]
+    folder, names = save_uploads(generator.settings.outputs, files)
+    scenes = [_uploaded(scene, folder, names) for scene in body.scenes]
     return _submit(generator, body.model_copy(update={"scenes": scenes}))
-
-
-def upload_name(filename: str | None) -> str:
-    """An uploaded file's name without any folder part, or :class:`InvalidRequestError`:
-    uploads are stored under that name in a fresh folder, so it must name a file there."""
-    name = Path(filename or "").name
-    if name in ("", ".", ".."):
-        raise InvalidRequestError(f"images: {filename!r} is not a usable file name")
-    return name
-
-
-def refuse_server_paths(scenes: list[dict[str, Any]], uploaded: set[str]) -> None:
-    """A scene's image must be a URL or an uploaded file: a client may not make the server
-    read (and send to a vendor) a file of its own."""
-    problems_found = [
-        (f"scene {i + 1}", "image", f"{scene['image'][:60]!r} is neither a URL nor an upload")
-        for i, scene in enumerate(scenes)
-        if isinstance(scene, dict)
-        and isinstance(scene.get("image"), str)
-        and not is_url(scene["image"])
-        and scene["image"] not in uploaded
-    ]
-    if problems_found:
-        raise SceneValidationError(problems_found)
 
 
 def _uploaded(scene: dict[str, Any], folder: Path, names: set[str]) -> dict[str, Any]:
@@ -204,6 +199,18 @@ def read_video(request: Request, job_id: str, scene_id: str) -> FileResponse:
     return FileResponse(path, media_type="video/mp4", filename=f"{record.id}.mp4")
 
 
+@router.get(
+    "/jobs/{job_id}/scenes/{scene_id}/poster",
+    dependencies=[READ],
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def read_poster(request: Request, job_id: str, scene_id: str) -> FileResponse:
+    """A succeeded scene's first frame (JPEG), for a player's poster."""
+    video = read_video(request, job_id, scene_id)
+    return FileResponse(posters.poster(Path(video.path)), media_type="image/jpeg")
+
+
 def _scene(generator: VideoGenerator, job_id: str, scene_id: str) -> SceneRecord:
     for record in _records(generator, job_id):
         if scene_id in (record.id, str(record.index)):
@@ -237,11 +244,9 @@ def follow_job(
 ) -> EventSourceResponse:
     """Server-sent events: ``scene.succeeded``, ``scene.failed``, ``scene.cancelled`` as they
     happen, then ``job.finished`` (and the stream ends). Resumes from ``Last-Event-ID``."""
-    generator = _generator(request)
-    _records(generator, job_id)
-    return EventSourceResponse(
-        job_events(generator, job_id, last_event_id, request.is_disconnected)
-    )
+    _records(_generator(request), job_id)
+    hub: EventHub = request.app.state.hub
+    return EventSourceResponse(job_events(hub, job_id, last_event_id, request.is_disconnected))
 
 
 # -- the stack -------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ..config import ApiSettings, TokenScope
 from ..errors import APIAuthError, APIScopeError, ConfigError
 
+COOKIE = "videogen_token"
+"""The dashboard's login: the token in an HttpOnly, SameSite=Strict cookie, which the API
+accepts as it accepts a bearer token (a browser's EventSource and video element send no
+headers of their own)."""
 MIN_TOKEN_LENGTH = 16
 """Shorter tokens are refused at start: a guessable token is no auth at all."""
 
@@ -98,7 +102,8 @@ def require(write: bool) -> Callable[..., Token | None]:
         credentials: HTTPAuthorizationCredentials | None = Depends(BEARER),  # noqa: B008
     ) -> Token | None:
         tokens: list[Token] = request.app.state.tokens
-        return authorize(tokens, credentials.credentials if credentials else None, write)
+        presented = credentials.credentials if credentials else request.cookies.get(COOKIE)
+        return authorize(tokens, presented, write)
 
     return dependency
 
