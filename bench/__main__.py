@@ -25,7 +25,7 @@ from typing import Any
 import celery
 import redis
 
-from . import capacity, cost, failover, memory, overhead, scale, slowdown
+from . import capacity, cost, failover, memory, overhead, scale, slowdown, web
 from .charts import draw_all
 from .profiles import FULL, SMOKE, Profile
 from .stack import Services, services
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Callable[[Services, Profile], dict[str, Any]]] = {
     "failover": failover.run,
     "memory": memory.run,
     "scale": scale.run,
+    "web": web.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench")

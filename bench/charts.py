@@ -195,6 +195,17 @@ def _scale(result: dict[str, Any], axes: Any) -> None:
     _labels(right, "Redis memory (median of runs)", "", "bytes")
 
 
+def _web(result: dict[str, Any], axes: Any) -> None:
+    summary = result["summary"]
+    left, right = axes
+    rates = [summary["baseline_scenes_per_s"], summary["web_scenes_per_s"]]
+    left.bar(["no web process", "web under load"], rates, color=["tab:gray", "tab:blue"])
+    _labels(left, f"Pipeline throughput (ratio {summary['throughput_ratio']:.2f})", "", "scenes/s")
+    counts = [summary["web_events_received"], summary["web_missing_events"]]
+    right.bar(["events received", "events missing"], counts, color=["tab:green", "tab:red"])
+    right.set_title(f"SSE clients: {summary['web_client_errors']:.0f} client errors")
+
+
 def _number(value: Any) -> float:
     """0 for a figure that is missing (None, NaN): a bar that is absent rather than broken."""
     return 0.0 if value is None or value != value else float(value)
@@ -216,4 +227,5 @@ DRAWERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "failover": _failover,
     "memory": _memory,
     "scale": _scale,
+    "web": _web,
 }

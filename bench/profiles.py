@@ -39,6 +39,10 @@ class Profile:
     scale_scenes: int
     scale_finished: int
     """Scenes of the smaller batch that runs to completion (memory per finished scene)."""
+    web_seconds: float = 60.0
+    """How long the web scenario's clients submit."""
+    web_submitters: int = 20
+    web_sse_clients: int = 50
 
 
 FULL = Profile(
@@ -81,4 +85,7 @@ SMOKE = Profile(
     memory_slots=(1, 2),
     scale_scenes=20,
     scale_finished=4,
+    web_seconds=6.0,
+    web_submitters=3,
+    web_sse_clients=5,
 )

@@ -96,6 +96,15 @@ SUMMARY_KEYS = {
         "dispatch_commands_small_backlog",
         "dispatch_commands_last_decile",
     },
+    "web": {
+        "baseline_scenes_per_s",
+        "web_scenes_per_s",
+        "throughput_ratio",
+        "web_client_errors",
+        "web_missing_events",
+        "web_events_received",
+        "web_rss_mb",
+    },
 }
 
 
