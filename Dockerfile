@@ -5,6 +5,6 @@ COPY videogen ./videogen
 COPY workers ./workers
 COPY config ./config
 # The sandbox extra too: the compose file's `sandbox` profile runs `videogen sandbox` here.
-RUN pip install --no-cache-dir '.[sandbox]'
+RUN pip install --no-cache-dir '.[sandbox,api]'
 ENTRYPOINT []
 CMD ["videogen", "--help"]

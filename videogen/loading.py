@@ -9,7 +9,8 @@ the environment wins over the file, and the file over the defaults:
 - ``$VIDEOGEN_REDIS_URL`` and ``$VIDEOGEN_OUTPUT_DIR`` over ``redis_url`` and ``output_dir``;
 - each backend's key (:mod:`videogen.api_keys`) and ``$VIDEOGEN_<NAME>_BASE_URL``;
 - ``$VIDEOGEN_SANDBOX_HOST`` last (:mod:`videogen.sandbox_host`);
-- each HTTP API token from the variable its ``token_env`` names;
+- each HTTP API token from the variable its ``token_env`` names, and a full and a read token
+  from ``$VIDEOGEN_API_TOKEN`` and ``$VIDEOGEN_API_READ_TOKEN``;
 - each webhook's signing secret from the variable its ``secret_env`` names (unset: its
   deliveries fail, visibly, where no secret is found; a client that only submits needs none).
 
@@ -28,7 +29,14 @@ from pydantic import SecretStr, ValidationError
 
 from .api_keys import resolve_key
 from .backends import backend_class, known_backends
-from .config import DEFAULT_BACKENDS, BackendSettings, Settings, VideoGenerationSettings
+from .config import (
+    DEFAULT_BACKENDS,
+    ApiToken,
+    BackendSettings,
+    Settings,
+    TokenScope,
+    VideoGenerationSettings,
+)
 from .constants import CONFIG_ENV, DEFAULT_CONFIG_PATH
 from .errors import ConfigError
 from .sandbox_host import sandboxed
@@ -169,14 +177,24 @@ def _webhook_secrets(
     return vg.model_copy(update={"webhooks": hooks, "webhook_delivery": delivery})
 
 
+ENV_TOKENS = {"VIDEOGEN_API_TOKEN": TokenScope.FULL, "VIDEOGEN_API_READ_TOKEN": TokenScope.READ}
+"""Tokens given by the environment alone (a container's secrets), beside the file's."""
+
+
 def _api_tokens(vg: VideoGenerationSettings, env: Mapping[str, str]) -> VideoGenerationSettings:
     """Each API token from its ``token_env``, unless the file gives it (unset: that token is
-    missing, and ``videogen api`` refuses to start, naming it)."""
+    missing, and ``videogen api`` refuses to start, naming it); plus a full and a read token
+    from ``$VIDEOGEN_API_TOKEN`` and ``$VIDEOGEN_API_READ_TOKEN`` when they are set."""
     tokens = [
         t
         if t.token is not None or not env.get(t.token_env or "")
         else t.model_copy(update={"token": SecretStr(env[t.token_env or ""])})
         for t in vg.api.tokens
+    ]
+    tokens += [
+        ApiToken(name=var, token=SecretStr(env[var]), token_env=var, scope=scope)
+        for var, scope in ENV_TOKENS.items()
+        if env.get(var, "").strip()
     ]
     return vg.model_copy(update={"api": vg.api.model_copy(update={"tokens": tokens})})
 

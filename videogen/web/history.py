@@ -133,9 +133,9 @@ class Sampler:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        # Each slot is sampled just after it starts; the first at the next slot boundary.
+        while not self._stop.wait(SLOT_SECONDS - time.time() % SLOT_SECONDS + 0.05):
             try:
                 take(self.generator)
             except Exception as error:  # noqa: BLE001 - a missed sample is only a gap
                 log.warning("dashboard sample skipped: %s", type(error).__name__)
-            self._stop.wait(SLOT_SECONDS - time.time() % SLOT_SECONDS + 0.05)
