@@ -153,3 +153,13 @@ def test_ha_env_points_every_videogen_service_at_the_sentinels():
     for service in ("router", "beat", "flower", "metrics", *(f"worker-{n}" for n in ENABLED)):
         settings = build_settings(CONFIG, env=env_with(service, env))
         assert settings.redis == env["VIDEOGEN_REDIS_URL"], service
+
+
+def test_the_api_service_serves_the_dashboard_with_tokens_from_the_environment():
+    api = SERVICES["api"]
+    assert api["command"][:2] == ["videogen", "api"] and "0.0.0.0" in api["command"]
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
+    env = env_of("api")
+    assert {"VIDEOGEN_API_TOKEN", "VIDEOGEN_API_READ_TOKEN"} <= env.keys()
+    assert not {"RUNWAYML_API_SECRET", "LUMAAI_API_KEY", "FAL_KEY"} & env.keys()
+    assert "api" in (REPO / "Dockerfile").read_text().split("pip install", 1)[1].split("\n")[0]
