@@ -54,7 +54,7 @@ def test_the_create_is_vertex_shaped(backend_name, sandbox, make_backend, images
     }  # fmt: skip
     polls = [r for r in sandbox.state.records()["requests"] if r["op"] == "poll"]
     assert polls and all(r["path"].endswith(":fetchPredictOperation") for r in polls)
-    assert {r["body"]["operationName"].rpartition("/operations/")[2] for r in polls} == {
+    assert {r["body"]["operationName"] for r in polls} == {
         j["id"] for j in sandbox.state.records()["jobs"]
     }  # polled by the operation's name
     assert not [r for r in sandbox.state.records()["requests"] if r["op"] == "download"]

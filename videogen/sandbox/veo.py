@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import uuid
 from typing import Any
 
 from starlette.applications import Starlette
@@ -172,6 +173,7 @@ def _parse_create(model: str, body: Any) -> JobSpec:
 
 # -- answers ---------------------------------------------------------------------------------------
 def operation_name(model: str, job_id: str) -> str:
+    """The operation's full name: it is the job's id in the sandbox, as it is at Google."""
     return f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{model}/operations/{job_id}"
 
 
@@ -234,19 +236,19 @@ async def _create(call: Call, model: str) -> Response:
         spec = _parse_create(model, call.body)
     except _Invalid as exc:
         return _error(400, str(exc))
-    job = call.state.create_job(spec)
+    job = call.state.create_job(spec, job_id=operation_name(model, str(uuid.uuid4())))
     await create_delay(call.state)
-    return JSONResponse({"name": operation_name(model, job.id)})
+    return JSONResponse({"name": job.id})
 
 
 async def _fetch(call: Call, model: str) -> Response:
     name = call.body.get("operationName") if isinstance(call.body, dict) else None
     if not isinstance(name, str) or "/operations/" not in name:
         return _error(400, "operationName: a full operation name is required")
-    resource, _, job_id = name.rpartition("/operations/")
+    resource = name.rpartition("/operations/")[0]
     if not resource.endswith(f"publishers/google/models/{model}"):
         return _error(400, f"Operation {name} does not belong to model {model}")
-    job = call.state.get_job(job_id)
+    job = call.state.get_job(name)
     if job is None:
         return _error(404, f"Operation {name} not found.")
     body = await run_in_threadpool(_operation, call.state, job, name)
