@@ -307,7 +307,9 @@ def test_replicate_cancel_failure_and_refusals(replicate_sdk: replicate.Client, 
     doomed = replicate_sdk.predictions.create(
         model="google/veo-3", input={"prompt": "something forbidden"}
     )
-    failed = _until(lambda: replicate_sdk.predictions.get(doomed.id), lambda p: p.status == "failed")
+    failed = _until(
+        lambda: replicate_sdk.predictions.get(doomed.id), lambda p: p.status == "failed"
+    )
     assert "flagged as sensitive" in str(failed.error)
     with pytest.raises(replicate.exceptions.ReplicateError) as invalid:
         replicate_sdk.predictions.create(model="google/veo-3", input={"prompt": "x", "fps": 24})

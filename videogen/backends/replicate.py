@@ -136,7 +136,9 @@ def frame_size(aspect: str, resolution: str) -> Size:
     return Size(long, short) if ratio >= 1 else Size(short, long)
 
 
-def size_labels(aspects: tuple[str, ...], resolutions: tuple[str, ...]) -> dict[Size, tuple[str, str]]:
+def size_labels(
+    aspects: tuple[str, ...], resolutions: tuple[str, ...]
+) -> dict[Size, tuple[str, str]]:
     """Every offered size → (aspect ratio, resolution); defaults first."""
     return {frame_size(a, r): (a, r) for r in resolutions for a in aspects}
 

@@ -255,7 +255,9 @@ class VeoBackend(BaseVideoBackend):
                 raise self._unavailable(error) from None
             raise
         answer = json_object(self.name, response, creates_job=True)
-        return VendorJob(backend=self.name, job_id=field(self.name, answer, "name", creates_job=True))
+        return VendorJob(
+            backend=self.name, job_id=field(self.name, answer, "name", creates_job=True)
+        )
 
     def _unavailable(self, error: RejectedInputError) -> ModelUnavailableError:
         return ModelUnavailableError(

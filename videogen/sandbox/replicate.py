@@ -234,7 +234,9 @@ async def _create_for(call: Call, model: str, version: str) -> Response:
     try:
         spec = _spec(model, version, body.get("input"))
     except _Invalid as exc:
-        fields = [{"type": "invalid", "field": f"input.{exc.field}", "description": exc.description}]
+        fields = [
+            {"type": "invalid", "field": f"input.{exc.field}", "description": exc.description}
+        ]
         return json_error(
             422,
             {"title": _TITLES[422], "detail": str(exc), "status": 422, "invalid_fields": fields},

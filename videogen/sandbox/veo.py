@@ -174,7 +174,8 @@ def _parse_create(model: str, body: Any) -> JobSpec:
 # -- answers ---------------------------------------------------------------------------------------
 def operation_name(model: str, job_id: str) -> str:
     """The operation's full name: it is the job's id in the sandbox, as it is at Google."""
-    return f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{model}/operations/{job_id}"
+    model_path = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/{model}"
+    return f"{model_path}/operations/{job_id}"
 
 
 def _video(state: SandboxState, job: Job) -> dict[str, str]:
@@ -197,7 +198,9 @@ def _done(state: SandboxState, job: Job, phase: Phase) -> dict[str, Any]:
         response = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [reason]}
         return {"response": {"@type": _RESPONSE_TYPE, **response, "videos": []}}
     if phase is Phase.FAILED:
-        return {"error": {"code": _RPC_INTERNAL, "message": job.failure_message or _DEFAULT_FAILURE}}
+        return {
+            "error": {"code": _RPC_INTERNAL, "message": job.failure_message or _DEFAULT_FAILURE}
+        }
     response = {"raiMediaFilteredCount": 0, "videos": [_video(state, job)]}
     return {"response": {"@type": _RESPONSE_TYPE, **response}}
 
@@ -227,7 +230,10 @@ def _model_missing(model: str) -> Response | None:
     if model in RETIRED_MODELS:
         return _error(404, f"Publisher Model `{path}` is no longer available.")
     if model not in LIVE_MODELS:
-        return _error(404, f"Publisher Model `{path}` was not found or your project does not have access to it.")
+        return _error(
+            404,
+            f"Publisher Model `{path}` was not found or your project does not have access to it.",
+        )
     return None
 
 
