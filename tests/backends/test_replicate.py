@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from videogen.errors import GenerationFailedError, RejectedInputError
 from videogen.models import JobState, Scene, Size
 from videogen.sandbox import replicate as sandbox_replicate
 
@@ -77,9 +78,9 @@ def test_one_target_only(backend_name):
 
 def test_an_unknown_input_is_refused_by_the_model(backend_name, sandbox, make_backend):
     backend = make_backend(extra_input={"fps": 24})
-    with pytest.raises(Exception, match="Additional property fps") as caught:
+    with pytest.raises(RejectedInputError, match="Additional property fps") as caught:
         backend.submit(backend.prepare(Scene(prompt="x")))
-    assert getattr(caught.value, "status_code", None) == 422
+    assert caught.value.status_code == 422
     assert sandbox.state.records()["jobs"] == []
 
 
@@ -91,5 +92,5 @@ def test_an_output_older_than_the_hour_is_gone(
     job = backend.submit(backend.prepare(Scene(prompt="too late")))
     status = backend.wait(job, timeout=10)
     assert status.state is JobState.FAILED and "one hour" in (status.failure_reason or "")
-    with pytest.raises(Exception, match="deleted"):
+    with pytest.raises(GenerationFailedError, match="deleted"):
         backend.finish(job, status, tmp_path / "late.mp4")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from videogen.backends import veo
-from videogen.errors import Action, ModelUnavailableError
+from videogen.errors import Action, ModelUnavailableError, RejectedInputError
 from videogen.models import Scene
 from videogen.policy import after_error
 from videogen.states import Event
@@ -43,8 +43,8 @@ def test_the_create_is_vertex_shaped(backend_name, sandbox, make_backend, images
     scene = Scene(prompt="a kite", image=images["file"], seed=5, negative_prompt="blur")
     backend.generate_video(scene, tmp_path / "k.mp4")
     [create] = [r for r in sandbox.state.records()["requests"] if r["op"] == "create"]
-    assert create["path"].endswith("/publishers/google/models/veo-3.1-fast-generate-001"
-                                   ":predictLongRunning")  # fmt: skip
+    model = "/v1beta1/publishers/google/models/veo-3.1-fast-generate-001"
+    assert create["path"] == model + ":predictLongRunning"  # express mode: no project in it
     [instance] = create["body"]["instances"]
     assert instance["prompt"] == "a kite" and instance["image"]["mimeType"] == "image/png"
     assert create["body"]["parameters"] == {
@@ -76,5 +76,5 @@ def test_the_last_poll_carries_the_video_so_it_is_not_fetched_twice(
 
 def test_a_1080p_clip_is_refused_unless_it_is_8_seconds(backend_name, sandbox, make_backend):
     backend = make_backend(resolutions=("1080p",), durations=(4.0,))
-    with pytest.raises(Exception, match="1080p needs 8 seconds"):
+    with pytest.raises(RejectedInputError, match="1080p needs 8 seconds"):
         backend.submit(backend.prepare(Scene(prompt="big and short")))
