@@ -34,6 +34,8 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "runway": {"priority": 2, "max_concurrent_tasks": 3},
     "pika": {"priority": 3, "max_concurrent_tasks": 2},
     "luma": {"priority": 4, "max_concurrent_tasks": 2},
+    "veo": {"enabled": False, "priority": 5, "max_concurrent_tasks": 2},
+    "replicate": {"enabled": False, "priority": 6, "max_concurrent_tasks": 2},
 }
 """The original design's backends, used when a config names none (or there is no file)."""
 

@@ -24,6 +24,12 @@ RUNWAY_API_VERSION = "2024-11-06"
 LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 FAL_QUEUE_URL = "https://queue.fal.run"
 COMFYUI_BASE_URL = "http://127.0.0.1:8188"
+VEO_BASE_URL = "https://aiplatform.googleapis.com"
+"""Vertex AI's global endpoint: the one express mode (an API key, no project) uses."""
+VERTEX_API_VERSION = "v1beta1"
+"""google-genai's default for Vertex; the Veo paths live under it."""
+REPLICATE_BASE_URL = "https://api.replicate.com"
+"""Paths start with ``/v1``, as in Replicate's SDK."""
 
 HTTP_TIMEOUT_SECONDS = 30.0
 """One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""

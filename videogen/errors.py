@@ -29,6 +29,7 @@ PyAV) are translated once, at the edge that meets them, and never reach the core
         │   └── BackendUnavailableError  5xx, connection refused, timeouts on safe requests
         ├── AuthError                401/403: this backend is unusable until its key is fixed
         ├── RejectedInputError       the vendor refused the request (400/404/422, not policy)
+        │   └── ModelUnavailableError    the vendor no longer serves the configured model
         ├── ContentPolicyError       moderation refused the scene: never retried elsewhere
         ├── GenerationFailedError    the vendor ran the job and it failed on its side
         ├── JobCancelledError        the vendor job was cancelled
@@ -266,6 +267,12 @@ class AuthError(BackendError):
 
 class RejectedInputError(BackendError):
     """The vendor refused the request as invalid: another backend may accept it."""
+
+
+class ModelUnavailableError(RejectedInputError):
+    """The vendor answers that the configured model does not exist (Veo: a 404 on create for
+    a retired model id). Final for this backend until its config names another model: the
+    scene goes elsewhere and is never retried here."""
 
 
 class ContentPolicyError(BackendError):

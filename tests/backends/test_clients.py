@@ -1,4 +1,4 @@
-"""The four clients, each against its sandbox over loopback HTTP: the same contract for all.
+"""The clients, each against its sandbox over loopback HTTP: the same contract for all.
 
 Every test reads the sandbox's own records, so "one vendor job", "cancelled" and "refused
 before any HTTP call" are what the vendor side saw, not what the client believes.
@@ -19,6 +19,7 @@ from videogen.backends.base import Lookup
 from videogen.errors import (
     Action,
     AmbiguousSubmitError,
+    BackendError,
     BackendUnavailableError,
     CapabilityError,
     ContentPolicyError,
@@ -101,6 +102,8 @@ EXPECTED_SNAP = {
     "luma": (9.0, Size(1080, 1920)),
     "pika": (5.0, Size(1080, 1920)),
     "svd": (25 / 6, Size(576, 1024)),
+    "veo": (8.0, Size(720, 1280)),  # 720p by default: Veo wants 8 s at 1080p
+    "replicate": (8.0, Size(1080, 1920)),  # google/veo-3: 8 s only, 720p and 1080p
 }
 
 
@@ -131,7 +134,15 @@ def test_every_vendor_state_is_seen_in_order(backend_name, sandbox, make_backend
         if status.state.terminal:
             break
         time.sleep(0.01)
-    assert seen == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+    assert seen == EXPECTED_STATES.get(
+        backend_name, [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
+    )
+
+
+EXPECTED_STATES = {
+    # A Veo operation has only ``done``: no queue is shown, and not done is running.
+    "veo": [JobState.RUNNING, JobState.SUCCEEDED],
+}
 
 
 @ALL
@@ -146,7 +157,7 @@ def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp
     assert [j["state"] for j in _jobs(sandbox)] == ["failed"]
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma", "veo", "replicate"])
 def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     backend = make_backend()
@@ -340,7 +351,7 @@ def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
         backend.find_submitted(request, "k", sent_at)
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "veo", "replicate"])
 def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
     backend = make_backend()
     assert backend.lookup is Lookup.NONE
@@ -352,7 +363,8 @@ def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox,
 def test_the_lookup_each_backend_declares():
     declared = {name: backend_class(name).lookup for name in BACKENDS}
     assert declared == {
-        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE
+        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE,
+        "veo": Lookup.NONE, "replicate": Lookup.NONE,
     }  # fmt: skip
 
 
@@ -374,7 +386,12 @@ def test_download_size_cap(backend_name, sandbox, make_backend, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@ALL
+NO_CANCEL = ("veo",)
+"""Backends whose vendor has no cancel: a job left behind runs on (and is billed)."""
+CANCELS = pytest.mark.parametrize("backend_name", [n for n in BACKENDS if n not in NO_CANCEL])
+
+
+@CANCELS
 def test_cancel(backend_name, sandbox, make_backend):
     sandbox.state.set_knobs(never_finish=True)
     backend = make_backend()
@@ -388,13 +405,29 @@ def test_cancel(backend_name, sandbox, make_backend):
     backend.cancel(job)  # cancelling twice is harmless
 
 
-@ALL
+@CANCELS
 def test_timeout_cancels_the_vendor_job(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(never_finish=True)
     backend = make_backend(timeout=0.6)
     with pytest.raises(GenerationFailedError, match="no result within"):
         backend.generate_video(Scene(prompt="forever"), tmp_path / "j.mp4")
     assert [j["cancelled"] for j in _jobs(sandbox)] == [True]
+
+
+@pytest.mark.parametrize("backend_name", NO_CANCEL)
+def test_a_vendor_without_cancel_says_so_and_its_job_runs_on(
+    backend_name, sandbox, make_backend, tmp_path
+):
+    sandbox.state.set_knobs(never_finish=True)
+    backend = make_backend(timeout=0.6)
+    job = backend.submit(backend.prepare(Scene(prompt="stop me")))
+    with pytest.raises(BackendError, match="cannot cancel"):
+        backend.cancel(job)
+    assert backend.cancel_quietly(job) is False  # the pipeline keeps it as an orphan
+    assert backend.poll(job).state is JobState.RUNNING
+    with pytest.raises(GenerationFailedError, match="no result within"):
+        backend.generate_video(Scene(prompt="forever"), tmp_path / "j.mp4")
+    assert [(j["cancelled"], j["state"]) for j in _jobs(sandbox)] == [(False, "running")] * 2
 
 
 @ALL

@@ -1,4 +1,4 @@
-"""Minimal raw-HTTP clients, one per vendor sandbox, so contract tests can run against all four.
+"""Minimal raw-HTTP clients, one per vendor sandbox, so contract tests can run against them all.
 
 Each driver speaks its vendor's wire format directly with httpx (no videogen code, no SDK) and maps
 the vendor's words to one vocabulary: queued, running, succeeded, failed, cancelled.
@@ -6,6 +6,7 @@ the vendor's words to one vocabulary: queued, running, succeeded, failed, cancel
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -135,6 +136,16 @@ class Driver(ABC):
     health_status = 200
     """The status a healthy probe answers with (fal's probe is a 404 on an unknown id)."""
     expected_duration = 5.0
+    auth_header = "Authorization"
+    """The header that carries the key."""
+    states = ["queued", "running", "succeeded"]
+    """The states a job shows, in order (Veo shows no queue)."""
+    waiting_word = "queued"
+    """What a job waiting for a vendor slot looks like."""
+    cancels = True
+    """The vendor has a cancel (Veo has none)."""
+    inline_output = False
+    """The video comes inside the poll's answer: there is no download request (Veo)."""
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
@@ -382,9 +393,110 @@ class ComfyDriver(Driver):
         return str(error["message"] if isinstance(error, dict) else error)
 
 
+class VeoDriver(Driver):
+    """Vertex express mode: ``x-goog-api-key``, operations fetched by name, videos inline."""
+
+    name = "veo"
+    expected_duration = 4.0
+    auth_header = "x-goog-api-key"
+    states = ["running", "succeeded"]
+    waiting_word = "running"
+    cancels = False
+    inline_output = True
+    MODEL = "publishers/google/models/veo-3.1-fast-generate-001"
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"x-goog-api-key": key or self.key or ""}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        parameters = {"durationSeconds": 4, "aspectRatio": "16:9", **params}
+        body = {"instances": [{"prompt": prompt}], "parameters": parameters}
+        return self.http.post(f"/v1beta1/{self.MODEL}:predictLongRunning", json=body)
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["name"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        resource = job_id.rpartition("/operations/")[0]
+        body = {"operationName": job_id}
+        return self.http.post(f"/v1beta1/{resource}:fetchPredictOperation", json=body)
+
+    def status(self, job_id: str) -> str:
+        operation = self.poll(job_id).json()
+        if not operation.get("done"):
+            return "running"
+        if "error" in operation:
+            return "cancelled" if operation["error"]["code"] == 1 else "failed"
+        return "succeeded" if operation["response"].get("videos") else "failed"
+
+    def video_url(self, job_id: str) -> str:
+        raise AssertionError("Veo has no video URL: the video comes inline")
+
+    def download(self, job_id: str) -> httpx.Response:
+        """The inline video as if it had been fetched (its bytes and its mime type)."""
+        [video] = self.poll(job_id).json()["response"]["videos"]
+        data = base64.b64decode(video["bytesBase64Encoded"])
+        return httpx.Response(200, content=data, headers={"content-type": video["mimeType"]})
+
+    def cancel(self, job_id: str) -> None:
+        """Google's generic ``{operation}:cancel`` does not exist for Veo's operations."""
+        assert self.http.post(f"/v1beta1/{job_id}:cancel").status_code == 404
+
+    def health(self) -> httpx.Response:
+        return self.http.get(f"/v1beta1/{self.MODEL}")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["error"]["message"])
+
+
+class ReplicateDriver(Driver):
+    name = "replicate"
+    expected_duration = 8.0
+    _WORDS = {
+        "starting": "queued",
+        "processing": "running",
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "canceled": "cancelled",
+        "aborted": "cancelled",
+    }
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"input": {"prompt": prompt, "duration": 8, **params}}
+        return self.http.post("/v1/models/google/veo-3/predictions", json=body)
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/predictions/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.poll(job_id).json()["status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["output"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.post(f"/v1/predictions/{job_id}/cancel").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/v1/account")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["detail"])
+
+
 DRIVERS: dict[str, type[Driver]] = {
     "runway": RunwayDriver,
     "luma": LumaDriver,
     "pika": FalDriver,
     "svd": ComfyDriver,
+    "veo": VeoDriver,
+    "replicate": ReplicateDriver,
 }

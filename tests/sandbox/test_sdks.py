@@ -19,10 +19,16 @@ import fal_client.client
 import httpx
 import lumaai
 import pytest
+import replicate
+import replicate.exceptions
 import runwayml
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from tests.helpers import png_bytes
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer
+from videogen.sandbox import replicate as replicate_sandbox
 
 PNG_URI = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
 
@@ -205,3 +211,111 @@ def test_fal_wrong_key_and_bad_input(fal_sdk: fal_client.SyncClient, fal_tls) ->
         wrong.submit(APP, arguments={"prompt": "x"})
     assert refused.value.status_code == 401
     assert fal_tls.state.records()["jobs"] == []
+
+
+# -- Veo, Vertex AI express mode -------------------------------------------------------------------
+VEO = "veo-3.1-fast-generate-001"
+
+
+@pytest.fixture
+def veo_sdk(servers: dict[str, SandboxServer]) -> genai.Client:
+    """google-genai in Vertex express mode (an API key, no project), pointed at the sandbox."""
+    options = genai_types.HttpOptions(base_url=servers["veo"].base_url)
+    return genai.Client(vertexai=True, api_key=DEFAULT_KEYS["veo"], http_options=options)
+
+
+def test_veo_generate_poll_and_inline_video(veo_sdk: genai.Client, servers) -> None:
+    config = genai_types.GenerateVideosConfig(
+        duration_seconds=4, aspect_ratio="9:16", seed=3, negative_prompt="blur",
+        generate_audio=False,
+    )  # fmt: skip
+    source = genai_types.GenerateVideosSource(
+        prompt="a kite in a storm",
+        image=genai_types.Image(image_bytes=png_bytes(), mime_type="image/png"),
+    )
+    operation = veo_sdk.models.generate_videos(model=VEO, source=source, config=config)
+    assert operation.name and "/operations/" in operation.name and not operation.done
+    operation = _until(lambda: veo_sdk.operations.get(operation), lambda o: o.done)
+    assert operation.done and operation.error is None and operation.response is not None
+    [generated] = operation.response.generated_videos or []
+    assert generated.video is not None and generated.video.mime_type == "video/mp4"
+    _assert_video(generated.video.video_bytes or b"", 4.0)
+    [create] = [r for r in servers["veo"].state.records()["requests"] if r["op"] == "create"]
+    assert create["body"]["parameters"]["seed"] == 3  # Vertex takes a seed (Gemini API: no)
+
+
+def test_veo_failures_and_a_retired_model(veo_sdk: genai.Client, servers) -> None:
+    servers["veo"].state.set_knobs(fail_prompts={"forbidden": "SAFETY"})
+    source = genai_types.GenerateVideosSource(prompt="something forbidden")
+    operation = veo_sdk.models.generate_videos(model=VEO, source=source)
+    operation = _until(lambda: veo_sdk.operations.get(operation), lambda o: o.done)
+    assert operation.response is not None and not operation.response.generated_videos
+    assert operation.response.rai_media_filtered_count == 1
+    assert "usage guidelines" in (operation.response.rai_media_filtered_reasons or [""])[0]
+    with pytest.raises(genai_errors.ClientError) as retired:
+        veo_sdk.models.generate_videos(
+            model="veo-3.0-generate-001", source=genai_types.GenerateVideosSource(prompt="x")
+        )
+    assert retired.value.code == 404 and "no longer available" in str(retired.value.message)
+    wrong = genai.Client(
+        vertexai=True,
+        api_key="AIza" + "0" * 35,
+        http_options=genai_types.HttpOptions(base_url=servers["veo"].base_url),
+    )
+    with pytest.raises(genai_errors.ClientError) as refused:
+        wrong.models.generate_videos(model=VEO, source=genai_types.GenerateVideosSource(prompt="x"))
+    assert refused.value.code == 401
+    assert len(servers["veo"].state.records()["jobs"]) == 1
+
+
+# -- Replicate -------------------------------------------------------------------------------------
+@pytest.fixture
+def replicate_sdk(servers: dict[str, SandboxServer]) -> replicate.Client:
+    return replicate.Client(
+        api_token=DEFAULT_KEYS["replicate"], base_url=servers["replicate"].base_url
+    )
+
+
+def test_replicate_create_poll_download(replicate_sdk: replicate.Client) -> None:
+    prediction = replicate_sdk.predictions.create(
+        model="google/veo-3", input={"prompt": "a red panda", "aspect_ratio": "9:16"}
+    )
+    assert prediction.status == "starting" and prediction.urls["cancel"].endswith("/cancel")
+    done = _until(
+        lambda: replicate_sdk.predictions.get(prediction.id), lambda p: p.status == "succeeded"
+    )
+    assert done.status == "succeeded" and isinstance(done.output, str)
+    assert done.metrics and done.metrics["predict_time"] > 0
+    _assert_video(httpx.get(done.output).content, 8.0)
+    hailuo = next(v for v, m in replicate_sandbox.VERSIONS.items() if m == "minimax/hailuo-02")
+    by_version = replicate_sdk.predictions.create(
+        version=hailuo, input={"prompt": "by version", "duration": 6}
+    )
+    assert by_version.model == "minimax/hailuo-02"
+    deployed = replicate_sdk.predictions.create(
+        deployment="videogen/veo", input={"prompt": "by deployment"}
+    )
+    assert deployed.model == "google/veo-3"
+
+
+def test_replicate_cancel_failure_and_refusals(replicate_sdk: replicate.Client, servers) -> None:
+    servers["replicate"].state.set_knobs(never_finish=True)
+    running = replicate_sdk.predictions.create(model="google/veo-3", input={"prompt": "wait"})
+    assert replicate_sdk.predictions.cancel(running.id).status == "canceled"
+    assert replicate_sdk.predictions.get(running.id).status == "canceled"
+    servers["replicate"].state.set_knobs(never_finish=False, fail_prompts={"forbidden": "SAFETY"})
+    doomed = replicate_sdk.predictions.create(
+        model="google/veo-3", input={"prompt": "something forbidden"}
+    )
+    failed = _until(
+        lambda: replicate_sdk.predictions.get(doomed.id), lambda p: p.status == "failed"
+    )
+    assert "flagged as sensitive" in str(failed.error)
+    with pytest.raises(replicate.exceptions.ReplicateError) as invalid:
+        replicate_sdk.predictions.create(model="google/veo-3", input={"prompt": "x", "fps": 24})
+    assert invalid.value.status == 422 and "fps" in str(invalid.value.detail)
+    wrong = replicate.Client(api_token="r8_" + "0" * 37, base_url=str(replicate_sdk._base_url))
+    with pytest.raises(replicate.exceptions.ReplicateError) as refused:
+        wrong.predictions.create(model="google/veo-3", input={"prompt": "x"})
+    assert refused.value.status == 401
+    assert len(servers["replicate"].state.records()["jobs"]) == 2

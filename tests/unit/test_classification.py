@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from videogen.backends import luma, pika, runway, svd
+from videogen.backends import luma, pika, replicate, runway, svd, veo
 from videogen.errors import (
     Action,
     AmbiguousSubmitError,
@@ -17,6 +17,7 @@ from videogen.errors import (
     ContentPolicyError,
     GenerationFailedError,
     MalformedResponseError,
+    ModelUnavailableError,
     RateLimitedError,
     RejectedInputError,
 )
@@ -327,3 +328,116 @@ def test_workflow_fill_keeps_types_and_refuses_unknown_placeholders():
     assert svd.placeholders(template) == {"seed", "prompt"}
     with pytest.raises(Exception, match="unknown"):
         svd.fill({"x": "{{nope}}"}, {})
+
+
+OP = "projects/p/locations/l/publishers/google/models/veo-3.1-fast-generate-001/operations/o"
+_MP4 = {"bytesBase64Encoded": "AAAA", "mimeType": "video/mp4"}
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "code"),
+    [
+        ({"name": OP}, JobState.RUNNING, None),
+        ({"name": OP, "done": False}, JobState.RUNNING, None),
+        ({"name": OP, "done": True, "response": {"videos": [_MP4]}}, JobState.SUCCEEDED, None),
+        ({"name": OP, "done": True, "error": {"code": 13, "message": "x"}}, JobState.FAILED, "13"),
+        (
+            {"name": OP, "done": True, "response": {"raiMediaFilteredCount": 1, "videos": []}},
+            JobState.FAILED,
+            "RAI_FILTERED",
+        ),
+    ],
+)
+def test_veo_operations(body, state, code):
+    status = veo.parse_operation("veo", body)
+    assert (status.state, status.failure_code) == (state, code)
+    if state is JobState.SUCCEEDED:
+        assert status.output_url == veo.INLINE + OP
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"done": True},
+        {"name": OP, "done": True},
+        {"name": OP, "done": True, "response": {"videos": []}},
+        {"name": OP, "done": True, "response": {"videos": [{"mimeType": "video/mp4"}]}},
+    ],
+)
+def test_veo_malformed_operations(body):
+    with pytest.raises(MalformedResponseError):
+        veo.parse_operation("veo", body)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("RAI_FILTERED", ContentPolicyError),
+        ("3", RejectedInputError),
+        ("13", GenerationFailedError),
+        (None, GenerationFailedError),
+    ],
+)
+def test_veo_failure_codes(code, expected):
+    assert veo.failure_class(code) is expected
+
+
+def test_veo_operation_resource_is_the_model():
+    assert veo.operation_resource(OP).endswith("/models/veo-3.1-fast-generate-001")
+
+
+def test_a_model_unavailable_is_a_rejection_never_retried():
+    error = ModelUnavailableError("veo", "gone", status_code=404)
+    assert isinstance(error, RejectedInputError)
+    assert error.action is Action.FAILOVER and not error.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("starting", JobState.QUEUED),
+        ("processing", JobState.RUNNING),
+        ("failed", JobState.FAILED),
+        ("canceled", JobState.CANCELLED),
+        ("aborted", JobState.CANCELLED),
+    ],
+)
+def test_replicate_states(status, state):
+    assert replicate.parse_prediction("replicate", {"id": "p", "status": status}).state is state
+
+
+@pytest.mark.parametrize(
+    ("output", "url"),
+    [
+        ("https://replicate.delivery/a.mp4", "https://replicate.delivery/a.mp4"),
+        (["https://replicate.delivery/b.mp4"], "https://replicate.delivery/b.mp4"),
+        ({"video": "https://replicate.delivery/c.mp4"}, "https://replicate.delivery/c.mp4"),
+        (None, None),
+        ([], None),
+    ],
+)
+def test_replicate_outputs(output, url):
+    assert replicate.output_url(output) == url
+
+
+def test_replicate_success_without_output():
+    removed = {"id": "p", "status": "succeeded", "output": None, "data_removed": True}
+    status = replicate.parse_prediction("replicate", removed)
+    assert status.state is JobState.FAILED and status.failure_code == "data_removed"
+    with pytest.raises(MalformedResponseError):
+        replicate.parse_prediction("replicate", {"id": "p", "status": "succeeded"})
+    with pytest.raises(MalformedResponseError):
+        replicate.parse_prediction("replicate", {"id": "p", "status": "exploded"})
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("The input or output was flagged as sensitive. (E005)", ContentPolicyError),
+        ("NSFW content detected", ContentPolicyError),
+        ("CUDA out of memory", GenerationFailedError),
+        (None, GenerationFailedError),
+    ],
+)
+def test_replicate_failures(error, expected):
+    assert replicate.failure_class(error) is expected

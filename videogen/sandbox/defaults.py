@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
+SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika", "veo", "replicate")
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
 one port N + i."""
 
@@ -20,4 +20,8 @@ DEFAULT_KEYS: dict[str, str | None] = {
     # fal: "<key id>:<key secret>".
     "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
     + hashlib.md5(b"videogen sandbox fal").hexdigest(),
+    # Google API key: "AIza" + 35 URL-safe characters.
+    "veo": "AIza" + hashlib.sha256(b"videogen sandbox veo").hexdigest()[:35],
+    # Replicate: "r8_" + 37 characters.
+    "replicate": "r8_" + hashlib.sha256(b"videogen sandbox replicate").hexdigest()[:37],
 }

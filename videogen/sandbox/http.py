@@ -62,7 +62,10 @@ class Vendor:
     error: ErrorFactory
     """Builds the vendor's error response for a status and a human-readable message."""
     auth_scheme: str | None = None
-    """``Bearer`` or ``Key``: expects ``Authorization: <scheme> <key>``; ``None``: no auth."""
+    """``Bearer`` or ``Key``: expects ``Authorization: <scheme> <key>``; ``None``: no auth;
+    ``""``: the bare key in :attr:`auth_header` (Google's ``x-goog-api-key``)."""
+    auth_header: str = "authorization"
+    """The header carrying the key."""
     precheck: Callable[[Request], Response | None] | None = None
     """An extra check after auth (Runway refuses requests without its version header)."""
 
@@ -157,8 +160,9 @@ async def _read_json(request: Request) -> tuple[Any, bool]:
 def _auth_ok(vendor: Vendor, state: SandboxState, request: Request) -> bool | None:
     if vendor.auth_scheme is None:
         return None
-    expected = f"{vendor.auth_scheme} {state.api_key}".encode()
-    return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
+    scheme = vendor.auth_scheme
+    expected = (f"{scheme} {state.api_key}" if scheme else str(state.api_key)).encode()
+    return hmac.compare_digest(request.headers.get(vendor.auth_header, "").encode(), expected)
 
 
 async def _answer(
