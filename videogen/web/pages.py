@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ..api import VideoGenerator
-from ..errors import APIAuthError, SceneValidationError, VideoGenError
+from ..errors import APIAuthError, SceneValidationError, UnknownJobError, VideoGenError
 from . import display, history
 from .auth import COOKIE, Token, authorize
 from .problems import body_of, status_of
@@ -143,8 +143,6 @@ def _job(request: Request, job_id: str) -> dict[str, Any]:
     generator = _generator(request)
     summary = generator.job_forecast(job_id)
     if not summary["scenes"] and generator.store.job(job_id) is None:
-        from ..errors import UnknownJobError
-
         raise UnknownJobError(job_id)
     status = {s["id"]: s for s in generator.job_status(job_id)}
     scenes = [{**status[s["id"]], **s} for s in summary["scenes"]]
