@@ -423,10 +423,11 @@ def health_command(ctx: click.Context, as_json: bool) -> None:
     else:
         click.echo("the running stack did not answer in time: showing its latest results")
     click.echo(f"overall: {report['overall_status']}")
+    width = max(map(len, status), default=7)
     for name, s in status.items():
-        mark = "healthy" if s["healthy"] else "UNHEALTHY"
+        mark = "healthy" if s["healthy"] else "UNHEALTHY" if s["enabled"] else "off"
         click.echo(
-            f"  {name:<7} {mark:<9} {'enabled' if s['enabled'] else 'disabled':<8} "
+            f"  {name:<{width}} {mark:<9} {'enabled' if s['enabled'] else 'disabled':<8} "
             f"{s['current_tasks']}/{s['max_tasks']} running, {s['queued_tasks']} queued, "
             f"circuit {s['circuit']}  {s['health_detail']}{_age(s['checked_at'])}"
         )
