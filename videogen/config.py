@@ -34,8 +34,12 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "runway": {"priority": 2, "max_concurrent_tasks": 3},
     "pika": {"priority": 3, "max_concurrent_tasks": 2},
     "luma": {"priority": 4, "max_concurrent_tasks": 2},
+    "wan": {"enabled": False, "priority": 5, "max_concurrent_tasks": 1},
+    "seedance": {"enabled": False, "priority": 6, "max_concurrent_tasks": 2},
 }
-"""The original design's backends, used when a config names none (or there is no file)."""
+"""The original design's backends, used when a config names none (or there is no file), and
+the ones added since, off until enabled (DashScope allows few concurrent tasks per model:
+UNCONFIRMED numbers, so one)."""
 
 
 class Strategy(StrEnum):

@@ -24,6 +24,10 @@ RUNWAY_API_VERSION = "2024-11-06"
 LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 FAL_QUEUE_URL = "https://queue.fal.run"
 COMFYUI_BASE_URL = "http://127.0.0.1:8188"
+WAN_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
+"""DashScope's Singapore (international) gateway; model, endpoint and key must share a region."""
+SEEDANCE_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
+"""BytePlus ModelArk (international); Volcengine Ark in China is ark.cn-beijing.volces.com."""
 
 HTTP_TIMEOUT_SECONDS = 30.0
 """One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""

@@ -33,7 +33,7 @@ from videogen.models import JobState, Scene, Size
 from .conftest import BACKENDS
 
 ALL = pytest.mark.parametrize("backend_name", BACKENDS)
-FINDERS = pytest.mark.parametrize("backend_name", ["svd", "luma"])
+FINDERS = pytest.mark.parametrize("backend_name", ["svd", "luma", "seedance"])
 """The backends that can look up a job whose create answer was lost."""
 
 
@@ -73,7 +73,7 @@ def test_text_scene_makes_a_playable_file(backend_name, sandbox, make_backend, t
 def test_image_scene(backend_name, sandbox, make_backend, images, tmp_path, source):
     backend = make_backend()
     scene = Scene(prompt="the fox turns its head", image=images[source])
-    if backend_name == "luma" and source == "file":
+    if backend_name in ("luma", "wan") and source == "file":
         with pytest.raises(CapabilityError, match="public https URL"):
             backend.generate_video(scene, tmp_path / "b.mp4")
         assert _vendor_requests(sandbox) == []  # refused before any HTTP call
@@ -101,6 +101,9 @@ EXPECTED_SNAP = {
     "luma": (9.0, Size(1080, 1920)),
     "pika": (5.0, Size(1080, 1920)),
     "svd": (25 / 6, Size(576, 1024)),
+    "wan": (7.0, Size(1080, 1920)),
+    # Shape first: 704x1248 is 0.3 % off 9:16, Seedance's 1080p 1088x1920 is 0.7 % off.
+    "seedance": (7.0, Size(704, 1248)),
 }
 
 
@@ -146,7 +149,7 @@ def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp
     assert [j["state"] for j in _jobs(sandbox)] == ["failed"]
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma", "wan", "seedance"])
 def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     backend = make_backend()
@@ -340,7 +343,7 @@ def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
         backend.find_submitted(request, "k", sent_at)
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "wan"])
 def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
     backend = make_backend()
     assert backend.lookup is Lookup.NONE
@@ -352,7 +355,8 @@ def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox,
 def test_the_lookup_each_backend_declares():
     declared = {name: backend_class(name).lookup for name in BACKENDS}
     assert declared == {
-        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE
+        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE,
+        "wan": Lookup.NONE, "seedance": Lookup.LIST,
     }  # fmt: skip
 
 
@@ -374,9 +378,19 @@ def test_download_size_cap(backend_name, sandbox, make_backend, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+QUEUED_ONLY_CANCEL = ("wan", "seedance")
+"""Vendors that cancel only a job still queued (DashScope PENDING, Ark queued)."""
+
+
+def _cancellable(sandbox, backend_name: str) -> None:
+    """Jobs that never finish, and that stay queued where only queued jobs can be cancelled."""
+    queued = {"queue_seconds": 60} if backend_name in QUEUED_ONLY_CANCEL else {}
+    sandbox.state.set_knobs(never_finish=True, **queued)
+
+
 @ALL
 def test_cancel(backend_name, sandbox, make_backend):
-    sandbox.state.set_knobs(never_finish=True)
+    _cancellable(sandbox, backend_name)
     backend = make_backend()
     job = backend.submit(backend.prepare(Scene(prompt="stop me")))
     backend.cancel(job)
@@ -390,7 +404,7 @@ def test_cancel(backend_name, sandbox, make_backend):
 
 @ALL
 def test_timeout_cancels_the_vendor_job(backend_name, sandbox, make_backend, tmp_path):
-    sandbox.state.set_knobs(never_finish=True)
+    _cancellable(sandbox, backend_name)
     backend = make_backend(timeout=0.6)
     with pytest.raises(GenerationFailedError, match="no result within"):
         backend.generate_video(Scene(prompt="forever"), tmp_path / "j.mp4")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
+SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika", "wan", "seedance")
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
 one port N + i."""
 
@@ -20,4 +20,8 @@ DEFAULT_KEYS: dict[str, str | None] = {
     # fal: "<key id>:<key secret>".
     "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
     + hashlib.md5(b"videogen sandbox fal").hexdigest(),
+    # DashScope: "sk-" + 32 hex characters.
+    "wan": "sk-" + hashlib.md5(b"videogen sandbox dashscope").hexdigest(),
+    # Ark: a UUID.
+    "seedance": "3f1c9a52-7d4e-4b8a-9e61-" + hashlib.md5(b"videogen sandbox ark").hexdigest()[:12],
 }
