@@ -135,6 +135,8 @@ class Driver(ABC):
     health_status = 200
     """The status a healthy probe answers with (fal's probe is a 404 on an unknown id)."""
     expected_duration = 5.0
+    cancels = "running"
+    """The latest state a job can be cancelled in (DashScope and Ark: only while queued)."""
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
@@ -382,9 +384,100 @@ class ComfyDriver(Driver):
         return str(error["message"] if isinstance(error, dict) else error)
 
 
+class WanDriver(Driver):
+    name = "wan"
+    cancels = "queued"
+    _WORDS = {
+        "PENDING": "queued",
+        "SUSPENDED": "queued",
+        "RUNNING": "running",
+        "SUCCEEDED": "succeeded",
+        "FAILED": "failed",
+        "CANCELED": "cancelled",
+    }
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {
+            "model": "wan2.7-t2v",
+            "input": {"prompt": prompt},
+            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5, **params},
+        }
+        path = "/services/aigc/video-generation/video-synthesis"
+        return self.http.post(path, json=body, headers={"X-DashScope-Async": "enable"})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["output"]["task_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/tasks/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.poll(job_id).json()["output"]["task_status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["output"]["video_url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.post(f"/tasks/{job_id}/cancel").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get(f"/tasks/{uuid.uuid4()}")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["message"])
+
+
+class SeedanceDriver(Driver):
+    name = "seedance"
+    cancels = "queued"
+    _WORDS = {"expired": "failed"}
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {
+            "model": "seedance-1-5-pro-251215",
+            "content": [{"type": "text", "text": prompt}],
+            "resolution": "480p",
+            "ratio": "16:9",
+            "duration": 5,
+        }
+        return self.http.post("/contents/generations/tasks", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/contents/generations/tasks/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        word = str(self.poll(job_id).json()["status"])
+        return self._WORDS.get(word, word)
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["content"]["video_url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.delete(f"/contents/generations/tasks/{job_id}").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/contents/generations/tasks", params={"page_size": 1})
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["error"]["message"])
+
+
 DRIVERS: dict[str, type[Driver]] = {
     "runway": RunwayDriver,
     "luma": LumaDriver,
     "pika": FalDriver,
     "svd": ComfyDriver,
+    "wan": WanDriver,
+    "seedance": SeedanceDriver,
 }
