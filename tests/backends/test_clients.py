@@ -1,4 +1,4 @@
-"""The four clients, each against its sandbox over loopback HTTP: the same contract for all.
+"""The clients, each against its sandbox over loopback HTTP: the same contract for all.
 
 Every test reads the sandbox's own records, so "one vendor job", "cancelled" and "refused
 before any HTTP call" are what the vendor side saw, not what the client believes.
@@ -14,7 +14,7 @@ import av
 import pytest
 
 from tests.helpers import wait_until
-from videogen.backends import backend_class, luma
+from videogen.backends import backend_class, luma, seedance
 from videogen.backends.base import Lookup
 from videogen.errors import (
     Action,
@@ -28,7 +28,7 @@ from videogen.errors import (
     RateLimitedError,
     RejectedInputError,
 )
-from videogen.models import JobState, Scene, Size
+from videogen.models import JobState, Scene, Size, VendorJob
 
 from .conftest import BACKENDS
 
@@ -423,3 +423,68 @@ def test_health_probe_is_cheap_and_checks_the_key(backend_name, sandbox, make_ba
     assert not bad.healthy and "401" in bad.detail
     assert wrong not in bad.detail
     assert all(not r["auth_ok"] for r in _vendor_requests(sandbox)[-1:])
+
+
+@pytest.mark.parametrize("backend_name", QUEUED_ONLY_CANCEL)
+def test_a_running_job_cannot_be_cancelled_and_says_so(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(never_finish=True, queue_seconds=0.02)
+    backend = make_backend()
+    job = backend.submit(backend.prepare(Scene(prompt="past the point of no return")))
+    wait_until(lambda: backend.poll(job).state is JobState.RUNNING, 3, "the job to run")
+    with pytest.raises(RejectedInputError) as caught:
+        backend.cancel(job)
+    assert caught.value.status_code == 400
+    assert not backend.cancel_quietly(job)  # the sweeper learns it is still running
+    assert backend.poll(job).state is JobState.RUNNING
+    assert [j["cancelled"] for j in _jobs(sandbox)] == [False]
+
+
+@pytest.mark.parametrize("backend_name", ["wan"])
+def test_a_task_dashscope_does_not_know_fails_over(backend_name, sandbox, make_backend, tmp_path):
+    backend = make_backend()
+    job = VendorJob(backend="wan", job_id="made-in-another-region")
+    status = backend.poll(job)
+    assert (status.state, status.vendor_state) == (JobState.FAILED, "UNKNOWN")
+    with pytest.raises(GenerationFailedError, match="does not know") as caught:
+        backend.finish(job, status, tmp_path / "k.mp4")
+    assert caught.value.action is Action.FAILOVER
+    [request] = _vendor_requests(sandbox)
+    assert request["status"] == 200  # a 200, not a 404
+
+
+@pytest.mark.parametrize("backend_name", ["wan"])
+def test_every_create_carries_the_async_header(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    backend.submit(backend.prepare(Scene(prompt="async please", duration=3, seed=5)))
+    [create] = [r for r in _vendor_requests(sandbox) if r["op"] == "create"]
+    assert create["status"] == 200  # the sandbox refuses a create without it (403)
+    assert create["body"]["parameters"] == {
+        "resolution": "720P", "ratio": "16:9", "duration": 3, "seed": 5,
+        "prompt_extend": False, "watermark": False,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("backend_name", ["seedance"])
+def test_a_seedance_scene_with_its_own_seed_cannot_be_looked_up(
+    backend_name, sandbox, make_backend
+):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="seeded", seed=42))
+    backend.submit(request, key=backend.new_key())
+    with pytest.raises(AmbiguousSubmitError, match="own seed"):
+        backend.find_submitted(request, backend.new_key(), time.time())
+    assert [r["op"] for r in _vendor_requests(sandbox)] == ["create"]  # nothing asked
+
+
+@pytest.mark.parametrize("backend_name", ["seedance"])
+def test_a_seedance_create_sends_a_content_list(backend_name, sandbox, make_backend, images):
+    backend = make_backend()
+    key = backend.new_key()
+    backend.submit(backend.prepare(Scene(prompt="a crane", image=images["file"])), key=key)
+    [create] = [r for r in _vendor_requests(sandbox) if r["op"] == "create"]
+    text, image = create["body"]["content"]
+    assert text == {"type": "text", "text": "a crane"}
+    assert image["role"] == "first_frame"
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert create["body"]["seed"] == seedance.seed_for(key)
+    assert (create["body"]["resolution"], create["body"]["duration"]) == ("720p", 5)
