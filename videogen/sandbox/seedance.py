@@ -160,15 +160,16 @@ def _parse_create(body: Any) -> JobSpec:
         message = f"The model or endpoint {model} does not exist or you do not have access to it."
         raise _Invalid("model", message, "InvalidEndpointOrModel.NotFound")
     prompt, images = _content(body.get("content"))
-    resolution = body.get("resolution", "720p")
-    ratio = body.get("ratio", "16:9")
+    # The SDK sends every option, unset ones as null: null means "the default".
+    resolution = body.get("resolution") or "720p"
+    ratio = body.get("ratio") or "16:9"
     if (resolution, ratio) not in SIZES:
         raise _Invalid("resolution", f"resolution {resolution!r} / ratio {ratio!r} not offered.")
     duration = _number(body, "duration", MODELS[model]) or 5
     seed = _number(body, "seed", range(-1, _MAX_SEED + 1))
     expires = _number(body, "execution_expires_after", range(1, 259201))
     for flag in ("generate_audio", "watermark", "camera_fixed", "return_last_frame", "draft"):
-        if not isinstance(body.get(flag, False), bool):
+        if body.get(flag) is not None and not isinstance(body[flag], bool):
             raise _Invalid(flag, f"The parameter `{flag}` must be a boolean.")
     width, height = SIZES[(resolution, ratio)]
     vendor = {
