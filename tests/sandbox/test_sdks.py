@@ -262,7 +262,9 @@ SEEDANCE = "seedance-1-5-pro-251215"
 
 @pytest.fixture
 def ark_sdk(servers: dict[str, SandboxServer]) -> Ark:
-    return Ark(base_url=servers["seedance"].base_url, api_key=DEFAULT_KEYS["seedance"], max_retries=0)
+    return Ark(
+        base_url=servers["seedance"].base_url, api_key=DEFAULT_KEYS["seedance"], max_retries=0
+    )
 
 
 def test_ark_content_generation_task(ark_sdk: Ark) -> None:

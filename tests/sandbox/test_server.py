@@ -48,7 +48,9 @@ def test_names_and_key_shapes() -> None:
     assert re.fullmatch(r"luma-[0-9a-f-]{36}-[0-9a-f]+", DEFAULT_KEYS["luma"] or "")
     assert re.fullmatch(r"[0-9a-f-]{36}:[0-9a-f]{32}", DEFAULT_KEYS["pika"] or "")
     assert re.fullmatch(r"sk-[0-9a-f]{32}", DEFAULT_KEYS["wan"] or "")
-    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", DEFAULT_KEYS["seedance"] or "")
+    assert re.fullmatch(
+        r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", DEFAULT_KEYS["seedance"] or ""
+    )
 
 
 def test_base_urls(servers: dict[str, SandboxServer]) -> None:

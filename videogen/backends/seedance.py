@@ -157,7 +157,8 @@ def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
     video = content.get("video_url") if isinstance(content, dict) else None
     if state is JobState.SUCCEEDED and not isinstance(video, str):
         raise MalformedResponseError(backend, "succeeded task has no content.video_url")
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    error = body.get("error")
+    error = error if isinstance(error, dict) else {}
     code = error.get("code") or ("expired" if vendor_state == "expired" else None)
     return JobStatus(
         state=state,
@@ -259,7 +260,11 @@ class SeedanceBackend(BaseVideoBackend):
                 for t in page
                 if start <= created_time(self.name, t) <= end and fingerprint(t) == wanted
             ]
-            if not page or number * LIST_LIMIT >= total or created_time(self.name, page[-1]) < start:
+            if (
+                not page
+                or number * LIST_LIMIT >= total
+                or created_time(self.name, page[-1]) < start
+            ):
                 return self._one(found)
         raise AmbiguousSubmitError(
             self.name, f"more than {LIST_PAGES * LIST_LIMIT} tasks since the create"

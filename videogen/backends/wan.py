@@ -184,21 +184,19 @@ class WanBackend(BaseVideoBackend):
     request to match ours against (§4.4, UNCONFIRMED fields): a lost answer stays lost."""
 
     def get_capabilities(self) -> Capabilities:
-        specs: dict[Mode, ModeSpec | None] = {}
-        for mode, name in (
-            (Mode.TEXT_TO_VIDEO, self.settings.text_model),
-            (Mode.IMAGE_TO_VIDEO, self.settings.image_model),
-        ):
-            model = MODELS[name] if name else None
-            usable = model is not None and name is not None and mode in model.modes
-            specs[mode] = mode_spec(name, model, self.settings.resolutions) if usable else None  # type: ignore[arg-type]
         return Capabilities(
-            text=specs[Mode.TEXT_TO_VIDEO],
-            image=specs[Mode.IMAGE_TO_VIDEO],
+            text=self._spec(Mode.TEXT_TO_VIDEO, self.settings.text_model),
+            image=self._spec(Mode.IMAGE_TO_VIDEO, self.settings.image_model),
             prompt_max_chars=PROMPT_MAX_CHARS,
             image_inputs=frozenset({ImageInput.PUBLIC_URL}),
             negative_prompt=True,
         )
+
+    def _spec(self, mode: Mode, name: str | None) -> ModeSpec | None:
+        """The mode's offer, or ``None`` when no model is set for it or the model lacks it."""
+        if name is None or mode not in MODELS[name].modes:
+            return None
+        return mode_spec(name, MODELS[name], self.settings.resolutions)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {

@@ -1,4 +1,4 @@
-"""BytePlus ModelArk / Volcengine Ark sandbox for Seedance (vendor-apis-2.md section 7), ``/api/v3``.
+"""BytePlus ModelArk / Volcengine Ark sandbox for Seedance (vendor-apis-2.md §7), ``/api/v3``.
 
 ``POST /contents/generations/tasks`` answers ``{"id": "cgt-<time>-<suffix>"}``; ``GET
 /contents/generations/tasks/{id}`` shows ``queued`` -> ``running`` -> ``succeeded``
