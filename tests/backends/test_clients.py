@@ -488,3 +488,21 @@ def test_a_seedance_create_sends_a_content_list(backend_name, sandbox, make_back
     assert image["image_url"]["url"].startswith("data:image/png;base64,")
     assert create["body"]["seed"] == seedance.seed_for(key)
     assert (create["body"]["resolution"], create["body"]["duration"]) == ("720p", 5)
+
+
+BILLED = {
+    "wan": 0.50,  # DashScope's usage.duration, 5 s at 720P's $0.10
+    "seedance": 0.123552,  # Ark's completion_tokens, 1248 x 704 x 24 x 5 / 1024, at $1.20 / M
+}
+
+
+@pytest.mark.parametrize("backend_name", list(BILLED))
+def test_the_vendors_own_figure_settles_the_cost(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="what did it cost", duration=5))
+    status = backend.wait(backend.submit(request), timeout=10)
+    assert status.state is JobState.SUCCEEDED and status.usage
+    assert backend.billed_usd(status) == pytest.approx(BILLED[backend_name])
+    assert request.estimated_cost_usd == pytest.approx(BILLED[backend_name], abs=0.001)
+    negotiated = make_backend(pricing={"usd_per_second": 0.01})
+    assert negotiated.billed_usd(status) is None  # a configured price wins over the list

@@ -17,7 +17,7 @@ from videogen.errors import (
     RateLimitedError,
     RejectedInputError,
 )
-from videogen.models import JobState, Mode, Size
+from videogen.models import JobState, JobStatus, Mode, Size
 from videogen.transport import classify_status, error_detail
 
 
@@ -204,3 +204,36 @@ def test_wan_modes_follow_the_models():
         wan.WanSettings(resolutions=("720p",))  # DashScope spells it 720P
     with pytest.raises(ValidationError):
         seedance.SeedanceSettings(resolutions=("720P",))  # Ark spells it 720p
+
+
+def test_billing_figures_are_read_from_successful_tasks_only():
+    usage = {"video_count": 1, "duration": 10.0, "SR": 1080, "ratio": "16:9"}
+    done = _wan({"task_id": "t", "task_status": "SUCCEEDED", "video_url": "u"}, usage=usage)
+    assert done.usage == {"seconds": 10.0, "resolution": 1080.0}
+    older = _wan(
+        {"task_id": "t", "task_status": "SUCCEEDED", "video_url": "u"},
+        usage={"video_duration": 5, "SR": 720},
+    )
+    assert older.usage == {"seconds": 5.0, "resolution": 720.0}
+    assert _wan({"task_id": "t", "task_status": "FAILED"}, usage=usage).usage == {}
+    body = {"id": "c", "status": "succeeded", "content": {"video_url": "u"}}
+    ark = seedance.parse_task("seedance", {**body, "usage": {"completion_tokens": 48600}})
+    assert ark.usage == {"completion_tokens": 48600.0}
+    failed = {"id": "c", "status": "failed", "usage": {"completion_tokens": 9}}
+    assert seedance.parse_task("seedance", failed).usage == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "usage", "usd"),
+    [
+        ({}, {"seconds": 10.0, "resolution": 1080.0}, 1.50),
+        ({"image_model": "wan3.0-video"}, {"seconds": 10.0, "resolution": 720.0}, 1.00),
+        ({"image_model": "wan3.0-video"}, {"seconds": 10.0, "resolution": 1080.0}, None),
+        ({}, {"seconds": 10.0}, None),
+    ],
+)
+def test_wan_settles_billed_seconds_where_the_rate_is_certain(settings, usage, usd):
+    backend = wan.WanBackend(wan.WanSettings(api_key="k" * 24, **settings))
+    status = JobStatus(state=JobState.SUCCEEDED, vendor_state="SUCCEEDED", usage=usage)
+    assert backend.billed_usd(status) == (None if usd is None else pytest.approx(usd))
+    backend.close()

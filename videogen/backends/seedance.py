@@ -160,12 +160,16 @@ def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
     error = body.get("error")
     error = error if isinstance(error, dict) else {}
     code = error.get("code") or ("expired" if vendor_state == "expired" else None)
+    usage = body.get("usage")
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    billed = state is JobState.SUCCEEDED and isinstance(tokens, int | float) and tokens > 0
     return JobStatus(
         state=state,
         vendor_state=vendor_state,
         output_url=video if state is JobState.SUCCEEDED else None,
         failure_code=code,
         failure_reason=error.get("message"),
+        usage={"completion_tokens": float(tokens or 0)} if billed else {},
     )
 
 
@@ -178,11 +182,7 @@ class SeedanceBackend(BaseVideoBackend):
 
     def get_capabilities(self) -> Capabilities:
         model = MODELS[self.settings.model]
-        rate = (
-            model.audio_usd_per_million_tokens
-            if self.settings.generate_audio
-            else model.usd_per_million_tokens
-        )
+        rate = self._rate()
         spec = ModeSpec(
             model=self.settings.model,
             durations=model.durations,
@@ -296,6 +296,21 @@ class SeedanceBackend(BaseVideoBackend):
 
     def failure_class(self, status: JobStatus) -> type[BackendError]:
         return failure_class(status.failure_code)
+
+    def billed_usd(self, status: JobStatus) -> float | None:
+        """Ark's billed ``completion_tokens`` at the model's list rate (only successful tasks
+        are billed); ``None`` (the estimate settles) when ``pricing`` overrides the list."""
+        tokens = status.usage.get("completion_tokens")
+        if tokens is None or self.settings.pricing.overrides_list:
+            return None
+        return round(tokens * self._rate() / 1e6, 6)
+
+    def _rate(self) -> float:
+        """USD per million video tokens for this model, with or without sound."""
+        model = MODELS[self.settings.model]
+        if self.settings.generate_audio:
+            return model.audio_usd_per_million_tokens
+        return model.usd_per_million_tokens
 
     def cancel(self, job: VendorJob) -> None:
         """DELETE: cancels a queued task, deletes a finished one's record; a refusal for a

@@ -172,7 +172,18 @@ def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
         output_url=video if state is JobState.SUCCEEDED else None,
         failure_code=output.get("code") or (UNKNOWN if vendor_state == UNKNOWN else None),
         failure_reason=reason,
+        usage=billed_usage(body.get("usage")) if state is JobState.SUCCEEDED else {},
     )
+
+
+def billed_usage(usage: Any) -> dict[str, float]:
+    """The billed seconds and resolution of a SUCCEEDED task's ``usage``: ``duration`` (older
+    answers: ``video_duration``) and ``SR`` (720 for 720P)."""
+    if not isinstance(usage, dict):
+        return {}
+    seconds = usage.get("duration") or usage.get("video_duration")
+    figures = {"seconds": seconds, "resolution": usage.get("SR")}
+    return {k: float(v) for k, v in figures.items() if isinstance(v, int | float) and v > 0}
 
 
 class WanBackend(BaseVideoBackend):
@@ -252,6 +263,19 @@ class WanBackend(BaseVideoBackend):
 
     def failure_class(self, status: JobStatus) -> type[BackendError]:
         return failure_class(status.failure_code)
+
+    def billed_usd(self, status: JobStatus) -> float | None:
+        """DashScope's billed seconds at the list rate of the task's resolution; ``None`` (the
+        estimate settles) when ``pricing`` overrides the list, a figure is missing, or the two
+        configured models price that resolution differently (a task does not echo its model)."""
+        seconds, resolution = status.usage.get("seconds"), status.usage.get("resolution")
+        if self.settings.pricing.overrides_list or seconds is None or resolution is None:
+            return None
+        label = f"{int(resolution)}P"
+        names = [n for n in (self.settings.text_model, self.settings.image_model) if n]
+        rates = {MODELS[name].usd_per_second.get(label) for name in names}
+        rate = rates.pop() if len(rates) == 1 else None
+        return None if rate is None else round(seconds * rate, 6)
 
     def cancel(self, job: VendorJob) -> None:
         """Cancel a PENDING task. DashScope refuses to stop a RUNNING one (it runs on, and is
