@@ -39,6 +39,12 @@ POLICY_CODES = frozenset(
 POLICY_MARKERS = ("SensitiveContentDetected",)
 """Parts of vendor error codes that mean the same (Ark's ``InputTextSensitiveContentDetected``,
 ``OutputVideoSensitiveContentDetected.PolicyViolation``...)."""
+ACCOUNT_CODES = frozenset(
+    {"Arrearage", "AccessDenied.Unpurchased", "ModelNotOpen", "QuotaExceeded"}
+)
+"""Vendor codes that mean the account cannot use the model until someone acts (DashScope's
+overdue account or unpurchased model, Ark's model not activated or free quota spent), whatever
+the status (Ark sends ``QuotaExceeded`` as a 429): the backend is unusable, not busy."""
 
 _NEVER_SENT = (
     httpx.ConnectError,
@@ -141,6 +147,8 @@ def classify_status(
     """The error class for an HTTP status (pure; tested as a table)."""
     if vendor_code and is_policy_code(vendor_code):
         return ContentPolicyError
+    if vendor_code in ACCOUNT_CODES:
+        return AuthError
     if status == 429:
         return RateLimitedError
     if status in (401, 403):

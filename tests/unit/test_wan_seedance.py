@@ -18,6 +18,7 @@ from videogen.errors import (
     RejectedInputError,
 )
 from videogen.models import JobState, JobStatus, Mode, Size
+from videogen.sandbox_host import sandboxed
 from videogen.transport import classify_status, error_detail
 
 
@@ -67,6 +68,11 @@ def test_error_detail_reads_dashscope_and_ark_bodies(response, message, code):
         (401, "InvalidApiKey", AuthError),
         (429, "Throttling.RateQuota", RateLimitedError),
         (429, "RateLimitExceeded.EndpointRPMExceeded", RateLimitedError),
+        (429, "QuotaExceeded", AuthError),  # Ark: free quota spent, not a busy endpoint
+        (400, "Arrearage", AuthError),  # DashScope: the account is overdue
+        (403, "AccessDenied.Unpurchased", AuthError),
+        (404, "ModelNotOpen", AuthError),  # Ark: the model is not activated on the account
+        (404, "InvalidEndpointOrModel.NotFound", RejectedInputError),
     ],
 )
 def test_classify_dashscope_and_ark_codes(status, code, expected):
@@ -237,3 +243,13 @@ def test_wan_settles_billed_seconds_where_the_rate_is_certain(settings, usage, u
     status = JobStatus(state=JobState.SUCCEEDED, vendor_state="SUCCEEDED", usage=usage)
     assert backend.billed_usd(status) == (None if usd is None else pytest.approx(usd))
     backend.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [("wan", "http://sandbox:9104/api/v1"), ("seedance", "http://sandbox:9105/api/v3")],
+)
+def test_compose_points_keyless_backends_at_their_sandbox(name, url):
+    cls = {"wan": wan.WanSettings, "seedance": seedance.SeedanceSettings}[name]
+    settings = sandboxed(name, cls(), {"VIDEOGEN_SANDBOX_HOST": "sandbox"})
+    assert settings.base_url == url and settings.api_key is not None
