@@ -36,8 +36,12 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "luma": {"priority": 4, "max_concurrent_tasks": 2},
     "veo": {"enabled": False, "priority": 5, "max_concurrent_tasks": 2},
     "replicate": {"enabled": False, "priority": 6, "max_concurrent_tasks": 2},
+    "wan": {"enabled": False, "priority": 7, "max_concurrent_tasks": 1},
+    "seedance": {"enabled": False, "priority": 8, "max_concurrent_tasks": 2},
 }
-"""The original design's backends, used when a config names none (or there is no file)."""
+"""The original design's backends, used when a config names none (or there is no file), and
+the ones added since, off until enabled (DashScope allows few concurrent tasks per model:
+UNCONFIRMED numbers, so one)."""
 
 
 class Strategy(StrEnum):

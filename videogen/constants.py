@@ -30,6 +30,10 @@ VERTEX_API_VERSION = "v1beta1"
 """google-genai's default for Vertex; the Veo paths live under it."""
 REPLICATE_BASE_URL = "https://api.replicate.com"
 """Paths start with ``/v1``, as in Replicate's SDK."""
+WAN_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
+"""DashScope's Singapore (international) gateway; model, endpoint and key must share a region."""
+SEEDANCE_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
+"""BytePlus ModelArk (international); Volcengine Ark in China is ark.cn-beijing.volces.com."""
 
 HTTP_TIMEOUT_SECONDS = 30.0
 """One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""

@@ -309,6 +309,9 @@ class JobStatus(BaseModel):
     failure_reason: str | None = None
     http_status: int | None = None
     """Status of the answer that carried the failure, where a vendor reports failures so (fal)."""
+    usage: dict[str, float] = Field(default_factory=dict)
+    """The vendor's own billing figures of a finished job, where its answer carries them
+    (DashScope's ``duration`` seconds, Ark's ``completion_tokens``): what settles its cost."""
 
 
 class VideoInfo(BaseModel):

@@ -27,8 +27,24 @@ from .errors import (
 )
 from .retry import parse_retry_after
 
-POLICY_CODES = frozenset({"content_policy_violation", "content_moderation", "content_moderated"})
+POLICY_CODES = frozenset(
+    {
+        "content_policy_violation",
+        "content_moderation",
+        "content_moderated",
+        "DataInspectionFailed",  # DashScope's content filter (Wan)
+    }
+)
 """Vendor error types that mean the scene's content was refused."""
+POLICY_MARKERS = ("SensitiveContentDetected",)
+"""Parts of vendor error codes that mean the same (Ark's ``InputTextSensitiveContentDetected``,
+``OutputVideoSensitiveContentDetected.PolicyViolation``...)."""
+ACCOUNT_CODES = frozenset(
+    {"Arrearage", "AccessDenied.Unpurchased", "ModelNotOpen", "QuotaExceeded"}
+)
+"""Vendor codes that mean the account cannot use the model until someone acts (DashScope's
+overdue account or unpurchased model, Ark's model not activated or free quota spent), whatever
+the status (Ark sends ``QuotaExceeded`` as a 429): the backend is unusable, not busy."""
 
 _NEVER_SENT = (
     httpx.ConnectError,
@@ -129,8 +145,10 @@ def classify_status(
     status: int, vendor_code: str | None = None, retryable_header: str | None = None
 ) -> type[BackendError]:
     """The error class for an HTTP status (pure; tested as a table)."""
-    if vendor_code and (vendor_code in POLICY_CODES or vendor_code.startswith("SAFETY")):
+    if vendor_code and is_policy_code(vendor_code):
         return ContentPolicyError
+    if vendor_code in ACCOUNT_CODES:
+        return AuthError
     if status == 429:
         return RateLimitedError
     if status in (401, 403):
@@ -138,6 +156,15 @@ def classify_status(
     if status == 408 or status >= 500 or retryable_header == "true":
         return BackendUnavailableError
     return RejectedInputError
+
+
+def is_policy_code(code: str) -> bool:
+    """Whether a vendor error code means the content was refused (pure)."""
+    return (
+        code in POLICY_CODES
+        or code.startswith("SAFETY")
+        or any(marker in code for marker in POLICY_MARKERS)
+    )
 
 
 def error_detail(response: httpx.Response) -> tuple[str, str | None]:
@@ -163,9 +190,11 @@ def _detail_from(body: dict[str, Any]) -> tuple[str, str | None]:
     error = body.get("error")
     if isinstance(error, dict):
         text = " ".join(str(error.get(k, "")) for k in ("message", "details")).strip()
-        return text, code or error.get("type")
+        return text, code or error.get("code") or error.get("type")
     if isinstance(error, str):
         return error, code
+    if isinstance(body.get("message"), str) and isinstance(body.get("code"), str):
+        return body["message"], code or body["code"]
     detail = body.get("detail")
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         first = detail[0]

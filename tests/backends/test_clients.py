@@ -14,7 +14,7 @@ import av
 import pytest
 
 from tests.helpers import wait_until
-from videogen.backends import backend_class, luma
+from videogen.backends import backend_class, luma, seedance
 from videogen.backends.base import Lookup
 from videogen.errors import (
     Action,
@@ -29,12 +29,12 @@ from videogen.errors import (
     RateLimitedError,
     RejectedInputError,
 )
-from videogen.models import JobState, Scene, Size
+from videogen.models import JobState, Scene, Size, VendorJob
 
 from .conftest import BACKENDS
 
 ALL = pytest.mark.parametrize("backend_name", BACKENDS)
-FINDERS = pytest.mark.parametrize("backend_name", ["svd", "luma"])
+FINDERS = pytest.mark.parametrize("backend_name", ["svd", "luma", "seedance"])
 """The backends that can look up a job whose create answer was lost."""
 
 
@@ -74,7 +74,7 @@ def test_text_scene_makes_a_playable_file(backend_name, sandbox, make_backend, t
 def test_image_scene(backend_name, sandbox, make_backend, images, tmp_path, source):
     backend = make_backend()
     scene = Scene(prompt="the fox turns its head", image=images[source])
-    if backend_name == "luma" and source == "file":
+    if backend_name in ("luma", "wan") and source == "file":
         with pytest.raises(CapabilityError, match="public https URL"):
             backend.generate_video(scene, tmp_path / "b.mp4")
         assert _vendor_requests(sandbox) == []  # refused before any HTTP call
@@ -104,6 +104,9 @@ EXPECTED_SNAP = {
     "svd": (25 / 6, Size(576, 1024)),
     "veo": (8.0, Size(720, 1280)),  # 720p by default: Veo wants 8 s at 1080p
     "replicate": (8.0, Size(1080, 1920)),  # google/veo-3: 8 s only, 720p and 1080p
+    "wan": (7.0, Size(1080, 1920)),
+    # Shape first: 704x1248 is 0.3 % off 9:16, Seedance's 1080p 1088x1920 is 0.7 % off.
+    "seedance": (7.0, Size(704, 1248)),
 }
 
 
@@ -157,7 +160,9 @@ def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp
     assert [j["state"] for j in _jobs(sandbox)] == ["failed"]
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma", "veo", "replicate"])
+@pytest.mark.parametrize(
+    "backend_name", ["runway", "pika", "luma", "veo", "replicate", "wan", "seedance"]
+)
 def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     backend = make_backend()
@@ -351,7 +356,7 @@ def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
         backend.find_submitted(request, "k", sent_at)
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "veo", "replicate"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "veo", "replicate", "wan"])
 def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
     backend = make_backend()
     assert backend.lookup is Lookup.NONE
@@ -365,6 +370,7 @@ def test_the_lookup_each_backend_declares():
     assert declared == {
         "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE,
         "veo": Lookup.NONE, "replicate": Lookup.NONE,
+        "wan": Lookup.NONE, "seedance": Lookup.LIST,
     }  # fmt: skip
 
 
@@ -389,11 +395,19 @@ def test_download_size_cap(backend_name, sandbox, make_backend, tmp_path):
 NO_CANCEL = ("veo",)
 """Backends whose vendor has no cancel: a job left behind runs on (and is billed)."""
 CANCELS = pytest.mark.parametrize("backend_name", [n for n in BACKENDS if n not in NO_CANCEL])
+QUEUED_ONLY_CANCEL = ("wan", "seedance")
+"""Vendors that cancel only a job still queued (DashScope PENDING, Ark queued)."""
+
+
+def _cancellable(sandbox, backend_name: str) -> None:
+    """Jobs that never finish, and that stay queued where only queued jobs can be cancelled."""
+    queued = {"queue_seconds": 60} if backend_name in QUEUED_ONLY_CANCEL else {}
+    sandbox.state.set_knobs(never_finish=True, **queued)
 
 
 @CANCELS
 def test_cancel(backend_name, sandbox, make_backend):
-    sandbox.state.set_knobs(never_finish=True)
+    _cancellable(sandbox, backend_name)
     backend = make_backend()
     job = backend.submit(backend.prepare(Scene(prompt="stop me")))
     backend.cancel(job)
@@ -407,7 +421,7 @@ def test_cancel(backend_name, sandbox, make_backend):
 
 @CANCELS
 def test_timeout_cancels_the_vendor_job(backend_name, sandbox, make_backend, tmp_path):
-    sandbox.state.set_knobs(never_finish=True)
+    _cancellable(sandbox, backend_name)
     backend = make_backend(timeout=0.6)
     with pytest.raises(GenerationFailedError, match="no result within"):
         backend.generate_video(Scene(prompt="forever"), tmp_path / "j.mp4")
@@ -442,3 +456,86 @@ def test_health_probe_is_cheap_and_checks_the_key(backend_name, sandbox, make_ba
     assert not bad.healthy and "401" in bad.detail
     assert wrong not in bad.detail
     assert all(not r["auth_ok"] for r in _vendor_requests(sandbox)[-1:])
+
+
+@pytest.mark.parametrize("backend_name", QUEUED_ONLY_CANCEL)
+def test_a_running_job_cannot_be_cancelled_and_says_so(backend_name, sandbox, make_backend):
+    sandbox.state.set_knobs(never_finish=True, queue_seconds=0.02)
+    backend = make_backend()
+    job = backend.submit(backend.prepare(Scene(prompt="past the point of no return")))
+    wait_until(lambda: backend.poll(job).state is JobState.RUNNING, 3, "the job to run")
+    with pytest.raises(RejectedInputError) as caught:
+        backend.cancel(job)
+    assert caught.value.status_code == 400
+    assert not backend.cancel_quietly(job)  # the sweeper learns it is still running
+    assert backend.poll(job).state is JobState.RUNNING
+    assert [j["cancelled"] for j in _jobs(sandbox)] == [False]
+
+
+@pytest.mark.parametrize("backend_name", ["wan"])
+def test_a_task_dashscope_does_not_know_fails_over(backend_name, sandbox, make_backend, tmp_path):
+    backend = make_backend()
+    job = VendorJob(backend="wan", job_id="made-in-another-region")
+    status = backend.poll(job)
+    assert (status.state, status.vendor_state) == (JobState.FAILED, "UNKNOWN")
+    with pytest.raises(GenerationFailedError, match="does not know") as caught:
+        backend.finish(job, status, tmp_path / "k.mp4")
+    assert caught.value.action is Action.FAILOVER
+    [request] = _vendor_requests(sandbox)
+    assert request["status"] == 200  # a 200, not a 404
+
+
+@pytest.mark.parametrize("backend_name", ["wan"])
+def test_every_create_carries_the_async_header(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    backend.submit(backend.prepare(Scene(prompt="async please", duration=3, seed=5)))
+    [create] = [r for r in _vendor_requests(sandbox) if r["op"] == "create"]
+    assert create["status"] == 200  # the sandbox refuses a create without it (403)
+    assert create["body"]["parameters"] == {
+        "resolution": "720P", "ratio": "16:9", "duration": 3, "seed": 5,
+        "prompt_extend": False, "watermark": False,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("backend_name", ["seedance"])
+def test_a_seedance_scene_with_its_own_seed_cannot_be_looked_up(
+    backend_name, sandbox, make_backend
+):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="seeded", seed=42))
+    backend.submit(request, key=backend.new_key())
+    with pytest.raises(AmbiguousSubmitError, match="own seed"):
+        backend.find_submitted(request, backend.new_key(), time.time())
+    assert [r["op"] for r in _vendor_requests(sandbox)] == ["create"]  # nothing asked
+
+
+@pytest.mark.parametrize("backend_name", ["seedance"])
+def test_a_seedance_create_sends_a_content_list(backend_name, sandbox, make_backend, images):
+    backend = make_backend()
+    key = backend.new_key()
+    backend.submit(backend.prepare(Scene(prompt="a crane", image=images["file"])), key=key)
+    [create] = [r for r in _vendor_requests(sandbox) if r["op"] == "create"]
+    text, image = create["body"]["content"]
+    assert text == {"type": "text", "text": "a crane"}
+    assert image["role"] == "first_frame"
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
+    assert create["body"]["seed"] == seedance.seed_for(key)
+    assert (create["body"]["resolution"], create["body"]["duration"]) == ("720p", 5)
+
+
+BILLED = {
+    "wan": 0.50,  # DashScope's usage.duration, 5 s at 720P's $0.10
+    "seedance": 0.123552,  # Ark's completion_tokens, 1248 x 704 x 24 x 5 / 1024, at $1.20 / M
+}
+
+
+@pytest.mark.parametrize("backend_name", list(BILLED))
+def test_the_vendors_own_figure_settles_the_cost(backend_name, sandbox, make_backend):
+    backend = make_backend()
+    request = backend.prepare(Scene(prompt="what did it cost", duration=5))
+    status = backend.wait(backend.submit(request), timeout=10)
+    assert status.state is JobState.SUCCEEDED and status.usage
+    assert backend.billed_usd(status) == pytest.approx(BILLED[backend_name])
+    assert request.estimated_cost_usd == pytest.approx(BILLED[backend_name], abs=0.001)
+    negotiated = make_backend(pricing={"usd_per_second": 0.01})
+    assert negotiated.billed_usd(status) is None  # a configured price wins over the list

@@ -75,6 +75,8 @@ def base_config(sandboxes: dict[str, SandboxServer], output_dir: Path) -> dict[s
         circuit_cooldown=5,
     )
     for name, entry in vg["backends"].items():
+        if name not in sandboxes:
+            continue  # the sample's newer backends (wan, seedance...): disabled, no sandbox
         entry.update(
             base_url=sandboxes[name].base_url,
             api_key=DEFAULT_KEYS.get(name) or "",

@@ -123,7 +123,9 @@ def test_submit_follow_download_and_every_refusal(make_stack, tmp_path):
         assert answer.status_code == 200, answer.text
         texts.append(answer.text)
     backends = client.get("/backends", headers=_bearer(READ)).json()["backends"]
-    assert set(backends) == {"svd", "runway", "pika", "luma"}
+    enabled = {name for name, b in backends.items() if b["enabled"]}
+    assert enabled == {"svd", "runway", "pika", "luma"}
+    assert not backends["wan"]["enabled"]  # the sample's newer backends: listed, off
     assert all("circuit" in b and "max_tasks" in b for b in backends.values())
 
     # no token and no vendor key anywhere in what was answered or logged

@@ -19,6 +19,8 @@ from tests.sandbox.drivers import (
     FalDriver,
     LumaDriver,
     RunwayDriver,
+    SeedanceDriver,
+    WanDriver,
 )
 from videogen.sandbox import SANDBOX_NAMES, SandboxServer, start_sandboxes
 from videogen.sandbox.server import new_state
@@ -96,6 +98,16 @@ def pika(servers: dict[str, SandboxServer]) -> Iterator[FalDriver]:
 @pytest.fixture
 def svd(servers: dict[str, SandboxServer]) -> Iterator[ComfyDriver]:
     yield from _driver(servers, ComfyDriver)
+
+
+@pytest.fixture
+def wan(servers: dict[str, SandboxServer]) -> Iterator[WanDriver]:
+    yield from _driver(servers, WanDriver)
+
+
+@pytest.fixture
+def seedance(servers: dict[str, SandboxServer]) -> Iterator[SeedanceDriver]:
+    yield from _driver(servers, SeedanceDriver)
 
 
 # -- fal over TLS ----------------------------------------------------------------------------------

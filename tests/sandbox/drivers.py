@@ -142,8 +142,9 @@ class Driver(ABC):
     """The states a job shows, in order (Veo shows no queue)."""
     waiting_word = "queued"
     """What a job waiting for a vendor slot looks like."""
-    cancels = True
-    """The vendor has a cancel (Veo has none)."""
+    cancels: str | None = "running"
+    """The latest state a job can be cancelled in (DashScope and Ark: only while queued);
+    ``None``: the vendor has no cancel (Veo)."""
     inline_output = False
     """The video comes inside the poll's answer: there is no download request (Veo)."""
 
@@ -401,7 +402,7 @@ class VeoDriver(Driver):
     auth_header = "x-goog-api-key"
     states = ["running", "succeeded"]
     waiting_word = "running"
-    cancels = False
+    cancels = None
     inline_output = True
     MODEL = "publishers/google/models/veo-3.1-fast-generate-001"
 
@@ -492,6 +493,95 @@ class ReplicateDriver(Driver):
         return str(response.json()["detail"])
 
 
+class WanDriver(Driver):
+    name = "wan"
+    cancels = "queued"
+    _WORDS = {
+        "PENDING": "queued",
+        "SUSPENDED": "queued",
+        "RUNNING": "running",
+        "SUCCEEDED": "succeeded",
+        "FAILED": "failed",
+        "CANCELED": "cancelled",
+    }
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {
+            "model": "wan2.7-t2v",
+            "input": {"prompt": prompt},
+            "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 5, **params},
+        }
+        path = "/services/aigc/video-generation/video-synthesis"
+        return self.http.post(path, json=body, headers={"X-DashScope-Async": "enable"})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["output"]["task_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/tasks/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.poll(job_id).json()["output"]["task_status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["output"]["video_url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.post(f"/tasks/{job_id}/cancel").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get(f"/tasks/{uuid.uuid4()}")
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["message"])
+
+
+class SeedanceDriver(Driver):
+    name = "seedance"
+    cancels = "queued"
+    _WORDS = {"expired": "failed"}
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {
+            "model": "seedance-1-5-pro-251215",
+            "content": [{"type": "text", "text": prompt}],
+            "resolution": "480p",
+            "ratio": "16:9",
+            "duration": 5,
+        }
+        return self.http.post("/contents/generations/tasks", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/contents/generations/tasks/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        word = str(self.poll(job_id).json()["status"])
+        return self._WORDS.get(word, word)
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["content"]["video_url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.delete(f"/contents/generations/tasks/{job_id}").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/contents/generations/tasks", params={"page_size": 1})
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["error"]["message"])
+
+
 DRIVERS: dict[str, type[Driver]] = {
     "runway": RunwayDriver,
     "luma": LumaDriver,
@@ -499,4 +589,6 @@ DRIVERS: dict[str, type[Driver]] = {
     "svd": ComfyDriver,
     "veo": VeoDriver,
     "replicate": ReplicateDriver,
+    "wan": WanDriver,
+    "seedance": SeedanceDriver,
 }

@@ -77,9 +77,11 @@ def test_jobs_over_the_concurrency_limit_wait_their_turn(driver: Driver) -> None
 
 
 def test_cancel_ends_a_running_job_and_frees_its_slot(driver: Driver) -> None:
-    driver.state.set_knobs(never_finish=True, concurrency_limit=1)
+    """Where only queued jobs can be cancelled, a queued job that holds the slot."""
+    queued = {"queue_seconds": 60} if driver.cancels == "queued" else {}
+    driver.state.set_knobs(never_finish=True, concurrency_limit=1, **queued)
     first, second = driver.submit("stop me"), driver.submit("next in line")
-    _wait_for(driver, first, "running")
+    _wait_for(driver, first, driver.cancels or "running")
     driver.cancel(first)
     if not driver.cancels:  # the vendor has no cancel: the job runs on, holding its slot
         assert driver.status(first) == "running"
@@ -87,7 +89,7 @@ def test_cancel_ends_a_running_job_and_frees_its_slot(driver: Driver) -> None:
         assert driver.state.records()["running_now"] == 1
         return
     assert driver.status(first) == "cancelled"
-    _wait_for(driver, second, "running")
+    _wait_for(driver, second, driver.cancels)
     jobs = {job["id"]: job for job in driver.state.records()["jobs"]}
     assert jobs[first]["cancelled"] and jobs[first]["state"] == "cancelled"
     assert jobs[second]["started_at"] == pytest.approx(jobs[first]["finished_at"])

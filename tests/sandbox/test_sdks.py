@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import dashscope
 import fal_client
 import fal_client.client
 import httpx
@@ -22,6 +23,12 @@ import pytest
 import replicate
 import replicate.exceptions
 import runwayml
+from byteplussdkarkruntime import Ark
+from byteplussdkarkruntime._exceptions import (  # the SDK exports them from nowhere else
+    ArkAuthenticationError,
+    ArkBadRequestError,
+    ArkNotFoundError,
+)
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
@@ -319,3 +326,92 @@ def test_replicate_cancel_failure_and_refusals(replicate_sdk: replicate.Client, 
         wrong.predictions.create(model="google/veo-3", input={"prompt": "x"})
     assert refused.value.status == 401
     assert len(servers["replicate"].state.records()["jobs"]) == 2
+
+
+# -- DashScope (Wan) -------------------------------------------------------------------------------
+@pytest.fixture
+def dashscope_sdk(servers: dict[str, SandboxServer], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """DashScope's 1.x-style API, unmodified: its base URL is the module setting it documents."""
+    monkeypatch.setattr(dashscope, "base_http_api_url", servers["wan"].base_url)
+    return dashscope.VideoSynthesis
+
+
+def test_dashscope_video_synthesis(dashscope_sdk: Any) -> None:
+    key = DEFAULT_KEYS["wan"]
+    created = dashscope_sdk.async_call(
+        model="wan2.7-t2v", prompt="a lighthouse at dusk", api_key=key,
+        resolution="720P", ratio="9:16", duration=5, seed=7, prompt_extend=False,
+    )  # fmt: skip
+    assert created.status_code == 200 and created.output.task_status == "PENDING"
+    done = _until(
+        lambda: dashscope_sdk.fetch(created, api_key=key),
+        lambda r: r.output.task_status == "SUCCEEDED",
+    )
+    assert done.output.task_status == "SUCCEEDED" and done.usage.duration == 5.0
+    _assert_video(httpx.get(done.output.video_url).content, 5.0)
+    unknown = dashscope_sdk.fetch("no-such-task", api_key=key)
+    assert (unknown.status_code, unknown.output.task_status) == (200, "UNKNOWN")
+
+
+def test_dashscope_cancel_and_refusals(dashscope_sdk: Any, servers) -> None:
+    key = DEFAULT_KEYS["wan"]
+    servers["wan"].state.set_knobs(never_finish=True, queue_seconds=60)
+    pending = dashscope_sdk.async_call(
+        model="wan2.7-t2v", prompt="stop", api_key=key, resolution="720P", duration=5
+    )
+    assert dashscope_sdk.cancel(pending, api_key=key).status_code == 200
+    assert dashscope_sdk.fetch(pending, api_key=key).output.task_status == "CANCELED"
+    again = dashscope_sdk.cancel(pending, api_key=key)  # PENDING only
+    assert (again.status_code, again.code) == (400, "UnsupportedOperation")
+    bad = dashscope_sdk.async_call(model="wan2.7-t2v", prompt="x", api_key=key, duration="5")
+    assert (bad.status_code, bad.code) == (400, "InvalidParameter")
+    wrong = dashscope_sdk.async_call(model="wan2.7-t2v", prompt="x", api_key="sk-" + "0" * 32)
+    assert (wrong.status_code, wrong.code) == (401, "InvalidApiKey")
+    assert len(servers["wan"].state.records()["jobs"]) == 1
+
+
+# -- Ark (Seedance) --------------------------------------------------------------------------------
+SEEDANCE = "seedance-1-5-pro-251215"
+
+
+@pytest.fixture
+def ark_sdk(servers: dict[str, SandboxServer]) -> Ark:
+    return Ark(
+        base_url=servers["seedance"].base_url, api_key=DEFAULT_KEYS["seedance"], max_retries=0
+    )
+
+
+def test_ark_content_generation_task(ark_sdk: Ark) -> None:
+    tasks = ark_sdk.content_generation.tasks
+    created = tasks.create(
+        model=SEEDANCE,
+        content=[
+            {"type": "text", "text": "a red fox runs through snow"},
+            {"type": "image_url", "image_url": {"url": PNG_URI}, "role": "first_frame"},
+        ],
+        resolution="480p", ratio="16:9", duration=5, seed=7,
+    )  # fmt: skip
+    assert created.id.startswith("cgt-")
+    done = _until(lambda: tasks.get(task_id=created.id), lambda t: t.status == "succeeded")
+    assert done.status == "succeeded" and done.seed == 7 and done.usage.completion_tokens > 0
+    _assert_video(httpx.get(done.content.video_url).content, 5.0)
+    listed = tasks.list(page_size=1, status="succeeded", model=SEEDANCE)
+    assert listed.total == 1 and listed.items[0].id == created.id
+
+
+def test_ark_cancel_delete_and_errors(ark_sdk: Ark, servers) -> None:
+    tasks = ark_sdk.content_generation.tasks
+    servers["seedance"].state.set_knobs(never_finish=True, queue_seconds=60)
+    queued = tasks.create(model=SEEDANCE, content=[{"type": "text", "text": "stop"}])
+    tasks.delete(queued.id)
+    assert tasks.get(task_id=queued.id).status == "cancelled"
+    tasks.delete(queued.id)  # a finished task's record goes
+    with pytest.raises(ArkNotFoundError):
+        tasks.get(task_id=queued.id)
+    with pytest.raises(ArkBadRequestError) as refused:
+        tasks.create(model=SEEDANCE, content=[{"type": "text", "text": "x"}], ratio="2:1")
+    assert refused.value.code == "InvalidParameter"
+    base_url = servers["seedance"].base_url
+    wrong = Ark(base_url=base_url, api_key="0" * 36, max_retries=0)
+    with pytest.raises(ArkAuthenticationError):
+        wrong.content_generation.tasks.list(page_size=1)

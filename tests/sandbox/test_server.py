@@ -42,19 +42,26 @@ def _port_base(ports_used: int) -> int:
 
 
 def test_names_and_key_shapes() -> None:
-    assert SANDBOX_NAMES == ("svd", "runway", "luma", "pika", "veo", "replicate")
+    assert SANDBOX_NAMES == (
+        "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance",
+    )  # fmt: skip
     assert DEFAULT_KEYS["svd"] is None
     assert re.fullmatch(r"key_[0-9a-f]{128}", DEFAULT_KEYS["runway"] or "")
     assert re.fullmatch(r"luma-[0-9a-f-]{36}-[0-9a-f]+", DEFAULT_KEYS["luma"] or "")
     assert re.fullmatch(r"[0-9a-f-]{36}:[0-9a-f]{32}", DEFAULT_KEYS["pika"] or "")
     assert re.fullmatch(r"AIza[0-9A-Za-z_-]{35}", DEFAULT_KEYS["veo"] or "")
     assert re.fullmatch(r"r8_[0-9A-Za-z]{37}", DEFAULT_KEYS["replicate"] or "")
+    assert re.fullmatch(r"sk-[0-9a-f]{32}", DEFAULT_KEYS["wan"] or "")
+    assert re.fullmatch(
+        r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", DEFAULT_KEYS["seedance"] or ""
+    )
 
 
 def test_base_urls(servers: dict[str, SandboxServer]) -> None:
     for name, server in servers.items():
         assert server.root_url == f"http://127.0.0.1:{server.port}"
-        suffix = "/dream-machine/v1" if name == "luma" else ""
+        prefixes = {"luma": "/dream-machine/v1", "wan": "/api/v1", "seedance": "/api/v3"}
+        suffix = prefixes.get(name, "")
         assert server.base_url == server.root_url + suffix
         health = httpx.get(server.root_url + "/__sandbox__/health").json()
         assert health == {"status": "ok", "backend": name}

@@ -134,6 +134,8 @@ def step_config(sandboxes: dict[str, SandboxServer], output: Path) -> dict[str, 
     vg = raw["video_generation"]
     vg.update(output_dir=str(output), lease_ttl=30, retry_base_delay=0.05, circuit_cooldown=5)
     for name, entry in vg["backends"].items():
+        if name not in sandboxes:
+            continue  # the sample's newer backends (wan, seedance...): disabled, no sandbox
         entry.update(
             base_url=sandboxes[name].base_url,
             api_key=DEFAULT_KEYS.get(name) or "",

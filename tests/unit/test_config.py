@@ -29,13 +29,22 @@ def test_sample_config_has_the_original_keys():
     vg = settings.video_generation
     assert vg.load_balancing is True and vg.fallback_enabled is True
     assert vg.effective_strategy is Strategy.EARLIEST_FINISH  # least_loaded, seconds-aware
-    assert list(vg.backends) == ["svd", "runway", "pika", "luma", "veo", "replicate"]
-    assert [vg.backends[n].priority for n in vg.backends] == [1, 2, 3, 4, 5, 6]
+    assert list(vg.backends)[:4] == ["svd", "runway", "pika", "luma"]
+    assert [vg.backends[n].priority for n in ("svd", "runway", "pika", "luma")] == [1, 2, 3, 4]
     assert vg.backends["runway"].max_concurrent_tasks == 3
     assert vg.backends["runway"].timeout == 600
     # The later backends ship disabled, with placeholder keys: the original four still run.
     assert vg.enabled_backends() == ["svd", "runway", "pika", "luma"]
     assert vg.backends["veo"].api_key is None and vg.backends["replicate"].api_key is None
+
+
+def test_the_sample_names_the_newer_backends_disabled_with_placeholder_keys():
+    settings = load_config(SAMPLE, env={})
+    for name in ("wan", "seedance"):
+        backend = settings.backend(name)
+        assert not backend.enabled and backend.api_key is None
+        assert "placeholder" in backend.key_source
+    assert not {"wan", "seedance"} & set(settings.missing_keys())  # disabled: no key needed
 
 
 @pytest.mark.parametrize(

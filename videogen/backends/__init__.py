@@ -21,6 +21,8 @@ _REGISTRY: dict[str, str] = {
     "luma": "videogen.backends.luma:LumaBackend",
     "veo": "videogen.backends.veo:VeoBackend",
     "replicate": "videogen.backends.replicate:ReplicateBackend",
+    "wan": "videogen.backends.wan:WanBackend",
+    "seedance": "videogen.backends.seedance:SeedanceBackend",
 }
 
 

@@ -63,6 +63,18 @@ def tolerate(*statuses: int) -> Iterator[None]:
             raise
 
 
+@contextmanager
+def refused_unless_ended(backend: BaseVideoBackend, job: VendorJob) -> Iterator[None]:
+    """For vendors that cancel only queued jobs (DashScope, Ark): a refused cancel of a job that
+    has already ended, or is gone (404), is what we wanted; of one still running it is raised,
+    as that job runs on (one status request tells them apart)."""
+    try:
+        yield
+    except RejectedInputError as error:
+        if error.status_code != 404 and not backend.poll(job).state.terminal:
+            raise
+
+
 HEARTBEAT_EVERY = 1.0
 """Seconds between heartbeats during a long pause (the heartbeat itself renews the lease only
 once a third of its time has passed)."""

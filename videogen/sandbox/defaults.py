@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika", "veo", "replicate")
+SANDBOX_NAMES: tuple[str, ...] = (
+    "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance",
+)  # fmt: skip
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
 one port N + i."""
 
@@ -24,4 +26,8 @@ DEFAULT_KEYS: dict[str, str | None] = {
     "veo": "AIza" + hashlib.sha256(b"videogen sandbox veo").hexdigest()[:35],
     # Replicate: "r8_" + 37 characters.
     "replicate": "r8_" + hashlib.sha256(b"videogen sandbox replicate").hexdigest()[:37],
+    # DashScope: "sk-" + 32 hex characters.
+    "wan": "sk-" + hashlib.md5(b"videogen sandbox dashscope").hexdigest(),
+    # Ark: a UUID.
+    "seedance": "3f1c9a52-7d4e-4b8a-9e61-" + hashlib.md5(b"videogen sandbox ark").hexdigest()[:12],
 }

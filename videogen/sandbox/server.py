@@ -16,7 +16,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from videogen.sandbox import comfyui, fal, luma, replicate, runway, veo
+from videogen.sandbox import comfyui, fal, luma, replicate, runway, seedance, veo, wan
 from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 from videogen.sandbox.state import Knobs, SandboxState
 
@@ -38,6 +38,8 @@ _KINDS = {
     "pika": _Kind(fal.create_app, "", Knobs()),
     "veo": _Kind(veo.create_app, "", Knobs()),
     "replicate": _Kind(replicate.create_app, "", Knobs()),
+    "wan": _Kind(wan.create_app, wan.PREFIX, Knobs()),
+    "seedance": _Kind(seedance.create_app, seedance.PREFIX, Knobs()),
 }
 
 
