@@ -190,7 +190,9 @@ def _detail_from(body: dict[str, Any]) -> tuple[str, str | None]:
     error = body.get("error")
     if isinstance(error, dict):
         text = " ".join(str(error.get(k, "")) for k in ("message", "details")).strip()
-        return text, code or error.get("code") or error.get("type")
+        # Google's is {"code": 429, "status": "RESOURCE_EXHAUSTED"}: the status is the word.
+        found = code or error.get("status") or error.get("code") or error.get("type")
+        return text, None if found is None else str(found)
     if isinstance(error, str):
         return error, code
     if isinstance(body.get("message"), str) and isinstance(body.get("code"), str):
