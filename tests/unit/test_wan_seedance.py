@@ -18,6 +18,7 @@ from videogen.errors import (
     RejectedInputError,
 )
 from videogen.models import JobState, JobStatus, Mode, Size
+from videogen.sandbox.defaults import SANDBOX_NAMES
 from videogen.sandbox_host import sandboxed
 from videogen.transport import classify_status, error_detail
 
@@ -245,11 +246,9 @@ def test_wan_settles_billed_seconds_where_the_rate_is_certain(settings, usage, u
     backend.close()
 
 
-@pytest.mark.parametrize(
-    ("name", "url"),
-    [("wan", "http://sandbox:9104/api/v1"), ("seedance", "http://sandbox:9105/api/v3")],
-)
-def test_compose_points_keyless_backends_at_their_sandbox(name, url):
+@pytest.mark.parametrize(("name", "path"), [("wan", "/api/v1"), ("seedance", "/api/v3")])
+def test_compose_points_keyless_backends_at_their_sandbox(name, path):
     cls = {"wan": wan.WanSettings, "seedance": seedance.SeedanceSettings}[name]
     settings = sandboxed(name, cls(), {"VIDEOGEN_SANDBOX_HOST": "sandbox"})
-    assert settings.base_url == url and settings.api_key is not None
+    port = 9100 + SANDBOX_NAMES.index(name)  # `videogen sandbox --port-base 9100`
+    assert settings.base_url == f"http://sandbox:{port}{path}" and settings.api_key is not None
