@@ -34,8 +34,10 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "runway": {"priority": 2, "max_concurrent_tasks": 3},
     "pika": {"priority": 3, "max_concurrent_tasks": 2},
     "luma": {"priority": 4, "max_concurrent_tasks": 2},
+    "fal": {"priority": 5, "max_concurrent_tasks": 2, "enabled": False},
 }
-"""The original design's backends, used when a config names none (or there is no file)."""
+"""The original design's backends, used when a config names none (or there is no file),
+and the later ones, disabled until a key is configured."""
 
 
 class Strategy(StrEnum):

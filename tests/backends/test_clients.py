@@ -101,6 +101,7 @@ EXPECTED_SNAP = {
     "luma": (9.0, Size(1080, 1920)),
     "pika": (5.0, Size(1080, 1920)),
     "svd": (25 / 6, Size(576, 1024)),
+    "fal": (5.0, Size(1080, 1920)),  # Kling 2.5 turbo pro: 5 or 10 s, 9:16 at 1080p
 }
 
 
@@ -146,7 +147,7 @@ def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp
     assert [j["state"] for j in _jobs(sandbox)] == ["failed"]
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "luma", "fal"])
 def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
     backend = make_backend()
@@ -340,7 +341,7 @@ def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
         backend.find_submitted(request, "k", sent_at)
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "fal"])
 def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
     backend = make_backend()
     assert backend.lookup is Lookup.NONE
@@ -352,7 +353,8 @@ def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox,
 def test_the_lookup_each_backend_declares():
     declared = {name: backend_class(name).lookup for name in BACKENDS}
     assert declared == {
-        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE
+        "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE,
+        "fal": Lookup.NONE,
     }  # fmt: skip
 
 

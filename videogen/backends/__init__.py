@@ -19,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "runway": "videogen.backends.runway:RunwayBackend",
     "pika": "videogen.backends.pika:PikaBackend",
     "luma": "videogen.backends.luma:LumaBackend",
+    "fal": "videogen.backends.fal:FalBackend",
 }
 
 

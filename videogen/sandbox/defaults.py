@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
+SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika", "fal")
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
 one port N + i."""
 
@@ -20,4 +20,7 @@ DEFAULT_KEYS: dict[str, str | None] = {
     # fal: "<key id>:<key secret>".
     "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
     + hashlib.md5(b"videogen sandbox fal").hexdigest(),
+    # fal again, for the generic fal backend (any endpoint on the same queue).
+    "fal": "3b8f1c2e-6d4a-4f1b-9e7c-5a2d8c0b4e61:"
+    + hashlib.md5(b"videogen sandbox fal generic").hexdigest(),
 }

@@ -36,6 +36,7 @@ _KINDS = {
     "runway": _Kind(runway.create_app, "", Knobs()),
     "luma": _Kind(luma.create_app, luma.PREFIX, Knobs()),
     "pika": _Kind(fal.create_app, "", Knobs()),
+    "fal": _Kind(fal.create_app, "", Knobs()),
 }
 
 
