@@ -12,7 +12,9 @@ since no key is set) with the sample config's four backends, in three layouts:
 Measured per run: seconds from launching ``up`` to its "running" line (printed once every
 expected worker answered a ping), and the memory of ``up`` and every process under it, a few
 seconds later: RSS summed (counts shared pages once per process) and PSS summed (shared pages
-split between the processes that share them: what the stack really holds). Median of ``reps``
+split between the processes that share them: what the stack really holds); and the CPU
+seconds those processes used by then, which the machine's other load does not change (the
+start time it does: this machine is shared). Median of ``reps``
 runs. Uses its own Redis (a fresh database per run) and ``--no-flower``, so that it never
 collides with another stack on this machine (the embedded Redis and Flower have fixed ports)::
 
@@ -69,14 +71,17 @@ def tree_memory(pid: int) -> dict[str, float]:
     root = psutil.Process(pid)
     procs = [root, *root.children(recursive=True)]
     rss = pss = 0
+    cpu = 0.0
     for proc in procs:
         try:
             info = proc.memory_full_info()
+            times = proc.cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-    return {"processes": len(procs), "rss_mb": rss / MB, "pss_mb": pss / MB}
+        cpu += times.user + times.system + times.children_user + times.children_system
+    return {"processes": len(procs), "rss_mb": rss / MB, "pss_mb": pss / MB, "cpu_seconds": cpu}
 
 
 def one_run(layout: str, redis_url: str, work: Path) -> dict[str, Any]:
@@ -128,7 +133,7 @@ def main() -> None:
     summary = {
         name: {
             key: statistics.median(r[key] for r in rs)
-            for key in ("start_seconds", "processes", "rss_mb", "pss_mb")
+            for key in ("start_seconds", "cpu_seconds", "processes", "rss_mb", "pss_mb")
         }
         for name, rs in runs.items()
     }

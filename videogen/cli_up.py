@@ -67,7 +67,8 @@ def up_command(ctx: click.Context, demo: bool, no_flower: bool, run_dir: Path) -
     """Start the whole stack on this machine and supervise it; Ctrl-C stops it cleanly.
 
     Redis (embedded unless VIDEOGEN_REDIS_URL or redis_url is set), a sandbox for every backend
-    without an API key, the router worker, one worker per enabled backend, the beat and Flower.
+    without an API key, the router worker, one worker per enabled backend (or per worker group:
+    backends whose `worker` names it), the beat and Flower.
     A crashed child is restarted; SIGTERM, SIGINT or SIGHUP stop everything in order.
     """
     from .stack import Stack

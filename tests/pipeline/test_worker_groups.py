@@ -4,6 +4,7 @@ worker consuming both queues, sandboxes over HTTP) each keep their own cap, and 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from videogen.queue import celery_app
 
@@ -32,8 +33,13 @@ def test_two_backends_sharing_one_worker_keep_their_own_caps(make_stack, sandbox
     }
     assert queues == {"router": {"router"}, "fal-queue": {"backend.pika", "backend.fal"}}
 
+    generator = stack.generator()
+    published = generator.store.published()  # the group's worker published both backends
+    nodes = {json.loads(published[f"backend:{name}"])["node"] for name in CAPS}
+    assert len(nodes) == 1 and nodes.pop().startswith("fal-queue-")
+
     scenes = [{"prompt": f"shot {n}", "duration": 5} for n in range(SCENES)]
-    results = asyncio.run(stack.generator().generate_videos(scenes, timeout=90))
+    results = asyncio.run(generator.generate_videos(scenes, timeout=90))
     assert all(r["success"] for r in results), results
     used = {name: sum(r["backend_used"] == name for r in results) for name in CAPS}
     assert all(used.values()) and sum(used.values()) == SCENES  # both got scenes
