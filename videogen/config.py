@@ -373,7 +373,10 @@ class VideoGenerationSettings(BaseModel):
         members = self.worker_groups().get(name)
         if not members:
             known = sorted({*self.backends, *self.worker_groups()})
-            raise ConfigError(f"no backend or worker group {name!r} (known: {', '.join(known)})")
+            raise ConfigError(
+                f"unknown backend {name!r}, and no worker group of that name "
+                f"(known: {', '.join(known)})"
+            )
         return members
 
     @model_validator(mode="after")

@@ -54,7 +54,7 @@ def test_a_groups_worker_consumes_every_members_queue_with_their_threads():
 
 
 def test_an_unknown_group_is_refused():
-    with pytest.raises(click.ClickException, match="no backend or worker group 'clod'"):
+    with pytest.raises(click.ClickException, match="unknown backend 'clod', and no worker group"):
         _worker_args(_settings(runway="cloud"), "clod", replicas=1)
 
 
