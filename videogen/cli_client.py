@@ -424,7 +424,8 @@ def health_command(ctx: click.Context, as_json: bool) -> None:
         click.echo("the running stack did not answer in time: showing its latest results")
     click.echo(f"overall: {report['overall_status']}")
     for name, s in status.items():
-        mark = "healthy" if s["healthy"] else "UNHEALTHY"
+        # A disabled backend is never probed: not being healthy says nothing about it.
+        mark = "healthy" if s["healthy"] else "UNHEALTHY" if s["enabled"] else "-"
         click.echo(
             f"  {name:<7} {mark:<9} {'enabled' if s['enabled'] else 'disabled':<8} "
             f"{s['current_tasks']}/{s['max_tasks']} running, {s['queued_tasks']} queued, "
