@@ -1,4 +1,5 @@
-"""The fal (Pika) sandbox's own contract: Key auth, short URLs, 202/200, errors on the result."""
+"""The fal sandbox's own contract: Key auth, short URLs, 202/200, errors on the result (Pika's
+endpoints), and the other models on the same queue, each with its own inputs."""
 
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ well-known ones; ``backends.fal.endpoints`` adds others (or replaces one), and
         "resolution_field": "resolution", "resolutions": ["720p", "1080p"],
         "usd_per_second": {"720p": 0.1, "1080p": 0.15}}}}
 
-To run two fal models at once, use two backends (the ``pika`` backend is one more).
+To run two fal models at once, use two backends (the ``pika`` backend is one more); fal's
+concurrency limit is the account's (shared/vendor-apis.md §C.2), so with one ``FAL_KEY`` keep
+their ``max_concurrent_tasks`` together within it.
 """
 
 from __future__ import annotations
