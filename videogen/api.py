@@ -276,7 +276,7 @@ class VideoGenerator:
         caps = entry.capabilities
         return {
             "healthy": bool(health and health["healthy"]),
-            "health_detail": health["detail"] if health else "not probed yet",
+            "health_detail": _health_detail(health, entry.enabled),
             "checked_at": health.get("checked_at") if health else None,
             "enabled": entry.enabled,
             "current_tasks": self.store.in_flight(name),
@@ -356,6 +356,13 @@ class VideoGenerator:
         estimated = book["settled"] + book["reserved"] + waiting
         budget = float(job["max_cost_usd"]) if "max_cost_usd" in job else None
         return {**book, "estimated": round(estimated, 6), "budget_usd": budget}
+
+
+def _health_detail(health: dict[str, Any] | None, enabled: bool) -> str:
+    """The latest probe's word, or why there is none (a disabled backend is never probed)."""
+    if health:
+        return str(health["detail"])
+    return "not probed yet" if enabled else "not probed (disabled)"
 
 
 def result_summary(record: SceneRecord) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import click
 
 from .cli_config import config_option, load_settings
 from .config import Settings
-from .constants import ROUTER_QUEUE, WORKER_ROLE_ENV
+from .constants import ROUTER_QUEUE, WORKER_ROLE_ENV, backend_queue
 from .errors import ConfigError
 from .stopping import stop_event
 
@@ -42,11 +42,13 @@ while it retries a lost Redis connection; Flower can hang on its event thread)."
 def worker_command(
     ctx: click.Context, queue: str, replicas: int, loglevel: str, log_json: bool
 ) -> None:
-    """Run a Celery worker: QUEUE is `router` or a backend name (svd, runway, pika, luma).
+    """Run a Celery worker: QUEUE is `router`, a backend name (svd, runway, pika, luma), or
+    a worker group (backends whose `worker` names it).
 
     A backend worker consumes `backend.<name>` with a thread pool sized from the backend's
     max_concurrent_tasks (plus one, for the hand-over of a slot while a finished scene
-    downloads); the global cap is enforced by leases in Redis whatever the count.
+    downloads); a group's worker consumes each member's queue, with the members' threads
+    together. Each backend's cap is enforced by its leases in Redis whatever the count.
     """
     from workers.app import create_app
 
@@ -74,13 +76,24 @@ def _worker_args(settings: Settings, queue: str, replicas: int) -> list[str]:
         # One routing decision at a time: decisions read the shared load, then add to it.
         return ["-Q", ROUTER_QUEUE, "-c", "1", "-n", f"router-{os.getpid()}@%h"]
     try:
-        backend = settings.backend(queue)
+        members = settings.video_generation.worker_members(queue)
     except ConfigError as error:
         raise click.ClickException(f"{error}; or use `router`") from None
-    if queue in settings.missing_keys():
-        raise click.ClickException(f"{queue} has no API key: {backend.key_source}")
-    threads = max(1, math.ceil(backend.max_concurrent_tasks / max(1, replicas))) + HANDOVER_THREADS
-    return ["-Q", f"backend.{queue}", "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
+    missing = settings.missing_keys()
+    for name in members:
+        if name in missing:
+            raise click.ClickException(f"{name} has no API key: {missing[name]}")
+    threads = sum(
+        _threads(settings.backend(name).max_concurrent_tasks, replicas) for name in members
+    )
+    queues = ",".join(backend_queue(name) for name in members)
+    return ["-Q", queues, "-c", str(threads), "-n", f"{queue}-{os.getpid()}@%h"]
+
+
+def _threads(cap: int, replicas: int) -> int:
+    """A backend's threads in one of ``replicas`` workers: its share of the cap, and one for
+    the hand-over."""
+    return max(1, math.ceil(cap / max(1, replicas))) + HANDOVER_THREADS
 
 
 @click.command()

@@ -70,8 +70,9 @@ def up_command(
     """Start the whole stack on this machine and supervise it; Ctrl-C stops it cleanly.
 
     Redis (embedded unless VIDEOGEN_REDIS_URL or redis_url is set), a sandbox for every backend
-    without an API key, the router worker, one worker per enabled backend, the beat, Flower and
-    the HTTP API with its dashboard (video_generation.api: host, port, tokens).
+    without an API key, the router worker, one worker per enabled backend (or per worker group:
+    backends whose `worker` names it), the beat, Flower and the HTTP API with its dashboard
+    (video_generation.api: host, port, tokens).
     A crashed child is restarted; SIGTERM, SIGINT or SIGHUP stop everything in order.
     """
     from .stack import Stack

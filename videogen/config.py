@@ -23,11 +23,14 @@ from pydantic import (
     model_validator,
 )
 
-from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES
+from .constants import DEFAULT_REDIS_URL, HTTP_TIMEOUT_SECONDS, MAX_VIDEO_BYTES, ROUTER_QUEUE
 from .errors import ConfigError
 from .pricing import Pricing
 from .redis_url import check_redis_url
 from .webhooks import ALL_EVENTS, Backoff, WebhookEvent, destination_problem
+
+WORKER_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+"""A worker group's name: it goes into process, log and Celery node names."""
 
 DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "svd": {"priority": 1, "max_concurrent_tasks": 2},
@@ -38,6 +41,7 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "replicate": {"enabled": False, "priority": 6, "max_concurrent_tasks": 2},
     "wan": {"enabled": False, "priority": 7, "max_concurrent_tasks": 1},
     "seedance": {"enabled": False, "priority": 8, "max_concurrent_tasks": 2},
+    "fal": {"enabled": False, "priority": 9, "max_concurrent_tasks": 2},
 }
 """The original design's backends, used when a config names none (or there is no file), and
 the ones added since, off until enabled (DashScope allows few concurrent tasks per model:
@@ -274,6 +278,13 @@ class BackendSettings(BaseModel):
     """Overrides of the backend's published prices (:mod:`videogen.pricing`)."""
     budget: Budget = Field(default_factory=Budget)
     """Caps on this backend's spend per UTC day and month."""
+    worker: str | None = Field(default=None, pattern=WORKER_NAME)
+    """The worker process that serves this backend. Backends naming the same one share a
+    process (``videogen up`` starts it as ``worker-<name>``; by hand: ``videogen worker
+    <name>``) that consumes all their queues, with as many threads as their caps together;
+    each cap is still enforced by its own leases. Unset: a worker of its own, named after the
+    backend. One process instead of several saves its start time and memory (a worker is
+    ~100 MB): group the HTTP backends, which only wait on vendors."""
 
     key_source: str = Field(default="none", exclude=True)
     """Where the key came from (``env:FAL_KEY``, ``file``), or why there is none."""
@@ -349,6 +360,41 @@ class VideoGenerationSettings(BaseModel):
         """Enabled backend names, by priority (ties keep file order)."""
         names = [name for name, b in self.backends.items() if b.enabled]
         return sorted(names, key=lambda name: self.backends[name].priority)
+
+    def worker_groups(self) -> dict[str, list[str]]:
+        """The enabled backends by the worker process that serves them (a backend's
+        ``worker``, else its own name), each group by priority."""
+        groups: dict[str, list[str]] = {}
+        for name in self.enabled_backends():
+            groups.setdefault(self.backends[name].worker or name, []).append(name)
+        return groups
+
+    def worker_members(self, name: str) -> list[str]:
+        """The backends ``videogen worker <name>`` serves: a group's enabled backends, or
+        one configured backend alone (a backend of a group can still have workers of its own,
+        on another host)."""
+        if name in self.backends:
+            return [name]
+        members = self.worker_groups().get(name)
+        if not members:
+            known = sorted({*self.backends, *self.worker_groups()})
+            raise ConfigError(
+                f"unknown backend {name!r}, and no worker group of that name "
+                f"(known: {', '.join(known)})"
+            )
+        return members
+
+    @model_validator(mode="after")
+    def _worker_names(self) -> VideoGenerationSettings:
+        for name, backend in self.backends.items():
+            group = backend.worker
+            if group == ROUTER_QUEUE or (group in self.backends and group != name):
+                raise ValueError(
+                    f"backends.{name}.worker {group!r} is the name of the "
+                    f"{'router' if group == ROUTER_QUEUE else 'backend ' + repr(group)}; "
+                    "name the group otherwise"
+                )
+        return self
 
     def expected_seconds(self) -> dict[str, float]:
         """Each backend's ``expected_seconds``: the seeds of its learned job times."""

@@ -1,8 +1,9 @@
 """``videogen up``: the whole stack on one machine, as supervised child processes.
 
 Redis (embedded when no URL is configured), a sandbox for every backend that has no API key
-(and for SVD when no ComfyUI answers), the router worker, one worker per enabled backend,
-the guarded beat, and Flower. Workers get their config through a run copy of the config file
+(and for SVD when no ComfyUI answers), the router worker, one worker per enabled backend (or
+per worker group: backends whose ``worker`` names one share its process), the guarded beat,
+and Flower. Workers get their config through a run copy of the config file
 that points sandboxed backends at their sandboxes; real keys stay in the environment.
 
 Every child runs in a process group of its own (a terminal's Ctrl-C reaches ``up`` alone); a
@@ -207,8 +208,8 @@ class Stack:
 
     def _spawn_all(self) -> None:
         self._add("worker-router", "router", "worker", "router")
-        for name in self.settings.video_generation.enabled_backends():
-            self._add(f"worker-{name}", "worker", "worker", name)
+        for group in self.settings.video_generation.worker_groups():
+            self._add(f"worker-{group}", "worker", "worker", group)
         self._add("beat", "beat", "beat", "--schedule", str(self.run_dir / "run" / "beat"))
         if self.flower:
             self._add("flower", "observer", "flower", "--port", str(self.flower_port))
@@ -238,7 +239,9 @@ class Stack:
         return True
 
     def expected_workers(self) -> set[str]:
-        return {"router", *self.settings.video_generation.enabled_backends()}
+        """The workers' names: the router and each worker group (a backend alone, unless
+        its ``worker`` puts it in a group)."""
+        return {"router", *self.settings.video_generation.worker_groups()}
 
     def _wait_for_workers(self, timeout: float = WORKER_START_TIMEOUT) -> None:
         from .queue import celery_app

@@ -92,18 +92,20 @@ def publish(
     node: str,
     capabilities_of: Callable[[str], Capabilities],
 ) -> None:
-    """Publish what this worker uses: the router its routing view, a backend worker its own
-    backend's endpoint and key presence. ``role`` is ``router`` or a backend name."""
+    """Publish what this worker uses: the router its routing view, a backend worker each of
+    its backends' endpoint and key presence. ``role`` is ``router``, a backend name or a
+    worker group."""
     now = time.time()
     if role != ROUTER_ROLE:
-        worker = PublishedWorker(
-            backend=role,
-            base_url=settings.base_url(role),
-            has_key=settings.backend(role).has_key,
-            node=node,
-            published_at=now,
-        )
-        store.publish(BACKEND_ROLE + role, worker.model_dump_json())
+        for name in settings.video_generation.worker_members(role):
+            worker = PublishedWorker(
+                backend=name,
+                base_url=settings.base_url(name),
+                has_key=settings.backend(name).has_key,
+                node=node,
+                published_at=now,
+            )
+            store.publish(BACKEND_ROLE + name, worker.model_dump_json())
         return
     backends = {}
     for name in settings.video_generation.backends:
@@ -122,9 +124,11 @@ def publish(
     store.publish(ROUTER_ROLE, stack.model_dump_json())
 
 
-def role_key(role: str) -> str:
-    """The field a worker of ``role`` publishes under."""
-    return ROUTER_ROLE if role == ROUTER_ROLE else BACKEND_ROLE + role
+def role_keys(settings: Settings, role: str) -> list[str]:
+    """The fields a worker of ``role`` publishes under (one per backend it serves)."""
+    if role == ROUTER_ROLE:
+        return [ROUTER_ROLE]
+    return [BACKEND_ROLE + name for name in settings.video_generation.worker_members(role)]
 
 
 def merge(records: dict[str, str]) -> PublishedStack | None:

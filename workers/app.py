@@ -145,9 +145,9 @@ def _connect_signals(app: Celery, settings: Settings, pipeline: Callable[[], Pip
         if not role or getattr(sender, "app", None) is not app:
             return
         try:  # Redis may be gone already: never hold up a stop for this
-            Store.from_url(settings.redis, patient=False).withdraw(
-                stackview.role_key(role), str(sender.hostname)
-            )
+            store = Store.from_url(settings.redis, patient=False)
+            for key in stackview.role_keys(settings, role):
+                store.withdraw(key, str(sender.hostname))
         except Exception:  # noqa: BLE001 - a stale record is overwritten by the next worker
             log.debug("could not withdraw the published view", exc_info=True)
 

@@ -107,6 +107,7 @@ EXPECTED_SNAP = {
     "wan": (7.0, Size(1080, 1920)),
     # Shape first: 704x1248 is 0.3 % off 9:16, Seedance's 1080p 1088x1920 is 0.7 % off.
     "seedance": (7.0, Size(704, 1248)),
+    "fal": (5.0, Size(1080, 1920)),  # Kling 2.5 turbo pro: 5 or 10 s, 9:16 at 1080p
 }
 
 
@@ -161,7 +162,7 @@ def test_vendor_side_failure_fails_over(backend_name, sandbox, make_backend, tmp
 
 
 @pytest.mark.parametrize(
-    "backend_name", ["runway", "pika", "luma", "veo", "replicate", "wan", "seedance"]
+    "backend_name", ["runway", "pika", "luma", "veo", "replicate", "wan", "seedance", "fal"]
 )
 def test_content_policy_failure_is_the_scenes_fault(backend_name, sandbox, make_backend, tmp_path):
     sandbox.state.set_knobs(fail_prompts={"forbidden": "SAFETY.INPUT.TEXT"})
@@ -356,7 +357,7 @@ def test_a_luma_lookup_pages_back_to_the_window_and_no_further(
         backend.find_submitted(request, "k", sent_at)
 
 
-@pytest.mark.parametrize("backend_name", ["runway", "pika", "veo", "replicate", "wan"])
+@pytest.mark.parametrize("backend_name", ["runway", "pika", "veo", "replicate", "wan", "fal"])
 def test_backends_without_a_lookup_say_so_and_ask_nothing(backend_name, sandbox, make_backend):
     backend = make_backend()
     assert backend.lookup is Lookup.NONE
@@ -370,7 +371,7 @@ def test_the_lookup_each_backend_declares():
     assert declared == {
         "svd": Lookup.CLIENT_ID, "luma": Lookup.LIST, "runway": Lookup.NONE, "pika": Lookup.NONE,
         "veo": Lookup.NONE, "replicate": Lookup.NONE,
-        "wan": Lookup.NONE, "seedance": Lookup.LIST,
+        "wan": Lookup.NONE, "seedance": Lookup.LIST, "fal": Lookup.NONE,
     }  # fmt: skip
 
 

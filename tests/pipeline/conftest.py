@@ -40,7 +40,7 @@ from videogen.redis_keys import LIVE, PREFIX, STACK
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
-BACKENDS = ("svd", "runway", "pika", "luma")
+BACKENDS = ("svd", "runway", "pika", "luma", "fal")
 FAST_JOBS = {"run_seconds": 0.3, "queue_seconds": 0.05}
 
 
@@ -142,7 +142,9 @@ class Stack:
             for n, b in self.config["video_generation"]["backends"].items()
             if b.get("enabled", True)
         ]
-        counts = workers or {name: 1 for name in enabled}
+        # One worker per worker group (a backend alone, unless its ``worker`` names a group).
+        backends = self.config["video_generation"]["backends"]
+        counts = workers or {backends[name].get("worker") or name: 1 for name in enabled}
         self.spawn("router", "worker", "router")
         for name, count in counts.items():
             for i in range(count):

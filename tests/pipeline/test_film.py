@@ -51,8 +51,8 @@ def test_film_of_a_job_from_backends_of_different_sizes_and_lengths(
     make_stack, sandboxes, tmp_path
 ):
     stack = make_stack(round_robin).start()
-    for name, sandbox in sandboxes.items():
-        sandbox.state.set_knobs(video_fps=FPS[name])
+    for name, fps in FPS.items():  # the enabled backends' sandboxes
+        sandboxes[name].state.set_knobs(video_fps=fps)
     env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url)
     config = str(stack.config_path)
     scenes = tmp_path / "scenes.json"

@@ -17,6 +17,7 @@ from tests.sandbox.drivers import (
     ComfyDriver,
     Driver,
     FalDriver,
+    FalGenericDriver,
     LumaDriver,
     RunwayDriver,
     SeedanceDriver,
@@ -93,6 +94,11 @@ def luma(servers: dict[str, SandboxServer]) -> Iterator[LumaDriver]:
 @pytest.fixture
 def pika(servers: dict[str, SandboxServer]) -> Iterator[FalDriver]:
     yield from _driver(servers, FalDriver)
+
+
+@pytest.fixture
+def fal(servers: dict[str, SandboxServer]) -> Iterator[FalGenericDriver]:
+    yield from _driver(servers, FalGenericDriver)
 
 
 @pytest.fixture

@@ -294,23 +294,25 @@ class LumaDriver(Driver):
 class FalDriver(Driver):
     name = "pika"
     health_status = 404
+    endpoint = "fal-ai/pika/v2.2/text-to-video"
+    app = "fal-ai/pika"
+    body: dict[str, Any] = {"duration": 5, "aspect_ratio": "16:9"}
     _WORDS = {"IN_QUEUE": "queued", "IN_PROGRESS": "running"}
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Key {key or self.key}"}
 
     def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
-        body = {"prompt": prompt, "duration": 5, "aspect_ratio": "16:9"}
-        return self.http.post("/fal-ai/pika/v2.2/text-to-video", json={**body, **params})
+        return self.http.post(f"/{self.endpoint}", json={"prompt": prompt, **self.body, **params})
 
     def job_id(self, created: httpx.Response) -> str:
         return str(created.json()["request_id"])
 
     def poll(self, job_id: str) -> httpx.Response:
-        return self.http.get(f"/fal-ai/pika/requests/{job_id}/status", params={"logs": 1})
+        return self.http.get(f"/{self.app}/requests/{job_id}/status", params={"logs": 1})
 
     def result(self, job_id: str) -> httpx.Response:
-        return self.http.get(f"/fal-ai/pika/requests/{job_id}")
+        return self.http.get(f"/{self.app}/requests/{job_id}")
 
     def status(self, job_id: str) -> str:
         word = self.poll(job_id).json()["status"]
@@ -326,14 +328,23 @@ class FalDriver(Driver):
         return str(self.result(job_id).json()["video"]["url"])
 
     def cancel(self, job_id: str) -> None:
-        assert self.http.put(f"/fal-ai/pika/requests/{job_id}/cancel").status_code == 202
+        assert self.http.put(f"/{self.app}/requests/{job_id}/cancel").status_code == 202
 
     def health(self) -> httpx.Response:
-        return self.http.get(f"/fal-ai/pika/requests/{uuid.uuid4()}/status")
+        return self.http.get(f"/{self.app}/requests/{uuid.uuid4()}/status")
 
     @staticmethod
     def error_text(response: httpx.Response) -> str:
         return str(response.json()["detail"])
+
+
+class FalGenericDriver(FalDriver):
+    """Another model on the same queue: Kling 2.5 turbo, whose ``duration`` is a string."""
+
+    name = "fal"
+    endpoint = "fal-ai/kling-video/v2.5-turbo/pro/text-to-video"
+    app = "fal-ai/kling-video"
+    body = {"duration": "5", "aspect_ratio": "16:9"}
 
 
 class ComfyDriver(Driver):
@@ -591,4 +602,5 @@ DRIVERS: dict[str, type[Driver]] = {
     "replicate": ReplicateDriver,
     "wan": WanDriver,
     "seedance": SeedanceDriver,
+    "fal": FalGenericDriver,
 }

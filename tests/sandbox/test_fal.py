@@ -1,4 +1,5 @@
-"""The fal (Pika) sandbox's own contract: Key auth, short URLs, 202/200, errors on the result."""
+"""The fal sandbox's own contract: Key auth, short URLs, 202/200, errors on the result (Pika's
+endpoints), and the other models on the same queue, each with its own inputs."""
 
 from __future__ import annotations
 
@@ -183,3 +184,73 @@ def test_other_apps_are_not_found(pika: FalDriver) -> None:
     assert pika.http.post("/fal-ai/pika/v9/teleport", json={"prompt": "x"}).status_code == 404
     assert pika.http.post("/fal-ai/flux/dev", json={"prompt": "x"}).status_code == 404
     assert httpx.get(pika.server.root_url + "/fal-ai/pika/requests/x/status").status_code == 401
+
+
+# -- other models on the same queue ------------------------------------------------------------
+KLING = "/fal-ai/kling-video/v2.5-turbo/pro"
+KLING3 = "/fal-ai/kling-video/v3/pro"
+HAILUO = "/fal-ai/minimax/hailuo-02/standard"
+VEO = "/fal-ai/veo3.1/fast"
+WAN = "/wan/v2.6"
+SEEDANCE = "/fal-ai/bytedance/seedance/v1.5/pro"
+IMAGE = "https://example.com/a.png"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "size"),
+    [
+        (KLING + "/text-to-video", {"duration": "10", "aspect_ratio": "9:16"}, (10.0, 1080, 1920)),
+        (KLING + "/image-to-video", {"image_url": IMAGE}, (5.0, 1920, 1080)),
+        (
+            KLING3 + "/image-to-video",
+            {"start_image_url": IMAGE, "duration": "3"},
+            (3.0, 1920, 1080),
+        ),
+        (HAILUO + "/text-to-video", {"duration": "6"}, (6.0, 1365, 768)),
+        (HAILUO + "/image-to-video", {"image_url": IMAGE, "resolution": "512P"}, (6.0, 910, 512)),
+        (VEO, {"duration": "4s", "resolution": "1080p", "aspect_ratio": "9:16"}, (4.0, 1080, 1920)),
+        (VEO + "/image-to-video", {"image_url": IMAGE, "aspect_ratio": "auto"}, (8.0, 1280, 720)),
+        (WAN + "/text-to-video", {"duration": "15", "resolution": "720p"}, (15.0, 1280, 720)),
+        (
+            SEEDANCE + "/text-to-video",
+            {"aspect_ratio": "21:9", "duration": "12"},
+            (12.0, 1680, 720),
+        ),
+    ],
+)
+def test_other_models_take_their_own_inputs(fal: FalDriver, path, body, size) -> None:
+    created = fal.http.post(path, json={"prompt": "x", **body})
+    assert created.status_code == 200, created.text
+    [job] = fal.state.records()["jobs"]
+    assert (job["duration_s"], job["width"], job["height"]) == size
+    assert job["kind"] == path.lstrip("/")
+    app = "/".join(path.split("/")[1:3])  # the URLs keep only <owner>/<app>
+    assert created.json()["status_url"].endswith(f"/{app}/requests/{job['id']}/status")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "kind"),
+    [
+        (KLING + "/text-to-video", {"duration": 5}, "duration", "enum"),  # a string enum
+        (KLING + "/image-to-video", {"start_image_url": IMAGE}, "image_url", "missing"),
+        (KLING3 + "/image-to-video", {"image_url": IMAGE}, "start_image_url", "missing"),
+        (KLING3 + "/text-to-video", {"duration": "16"}, "duration", "enum"),
+        (HAILUO + "/text-to-video", {"resolution": "1080p"}, "resolution", "enum"),
+        (VEO, {"duration": "8"}, "duration", "enum"),
+        (VEO, {"aspect_ratio": "1:1"}, "aspect_ratio", "enum"),
+        (WAN + "/image-to-video", {"duration": "5"}, "image_url", "missing"),
+    ],
+)
+def test_other_models_refuse_what_is_not_theirs(fal: FalDriver, path, body, field, kind) -> None:
+    refused = fal.http.post(path, json={"prompt": "x", **body})
+    assert refused.status_code == 422
+    assert {"loc": ["body", field], "type": kind}.items() <= refused.json()["detail"][0].items()
+    assert fal.state.records()["jobs"] == []
+
+
+def test_a_request_is_only_found_under_its_own_app(fal: FalDriver) -> None:
+    request_id = fal.submit()
+    fal.watch(request_id)
+    assert fal.http.get(f"/wan/v2.6/requests/{request_id}/status").status_code == 404
+    assert fal.http.get(f"/fal-ai/pika/requests/{request_id}").status_code == 404
+    assert fal.http.get(f"{KLING}/text-to-video/requests/{request_id}").status_code == 200

@@ -415,3 +415,23 @@ def test_ark_cancel_delete_and_errors(ark_sdk: Ark, servers) -> None:
     wrong = Ark(base_url=base_url, api_key="0" * 36, max_retries=0)
     with pytest.raises(ArkAuthenticationError):
         wrong.content_generation.tasks.list(page_size=1)
+
+
+KLING = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
+"""A model other than Pika on the same queue: its own inputs (a string ``duration``), and
+request URLs under ``fal-ai/kling-video``."""
+
+
+def test_fal_generic_endpoint(fal_sdk: fal_client.SyncClient, fal_tls, tls_client) -> None:
+    arguments = {"prompt": "a koi pond", "image_url": PNG_URI, "duration": "10"}
+    handle = fal_sdk.submit(KLING, arguments=arguments)
+    assert "/fal-ai/kling-video/requests/" in handle.status_url
+    status = _until(handle.status, lambda s: isinstance(s, fal_client.Completed))
+    assert isinstance(status, fal_client.Completed) and status.error is None
+    result = fal_sdk.result(KLING, handle.request_id)
+    _assert_video(tls_client.get(result["video"]["url"]).content, 10.0)
+    [job] = fal_tls.state.records()["jobs"]
+    assert job["kind"] == KLING and job["duration_s"] == 10.0
+    with pytest.raises(fal_client.client.FalClientHTTPError) as refused:
+        fal_sdk.submit(KLING, arguments={**arguments, "duration": 10})  # not "10"
+    assert refused.value.status_code == 422

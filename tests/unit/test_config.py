@@ -29,8 +29,10 @@ def test_sample_config_has_the_original_keys():
     vg = settings.video_generation
     assert vg.load_balancing is True and vg.fallback_enabled is True
     assert vg.effective_strategy is Strategy.EARLIEST_FINISH  # least_loaded, seconds-aware
-    assert list(vg.backends)[:4] == ["svd", "runway", "pika", "luma"]
-    assert [vg.backends[n].priority for n in ("svd", "runway", "pika", "luma")] == [1, 2, 3, 4]
+    original = ["svd", "runway", "pika", "luma"]
+    assert list(vg.backends)[:4] == original  # then the later backends, disabled
+    assert [vg.backends[n].priority for n in original] == [1, 2, 3, 4]
+    assert not any(b.enabled for n, b in vg.backends.items() if n not in original)
     assert vg.backends["runway"].max_concurrent_tasks == 3
     assert vg.backends["runway"].timeout == 600
     # The later backends ship disabled, with placeholder keys: the original four still run.

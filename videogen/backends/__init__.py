@@ -23,6 +23,7 @@ _REGISTRY: dict[str, str] = {
     "replicate": "videogen.backends.replicate:ReplicateBackend",
     "wan": "videogen.backends.wan:WanBackend",
     "seedance": "videogen.backends.seedance:SeedanceBackend",
+    "fal": "videogen.backends.fal:FalBackend",
 }
 
 

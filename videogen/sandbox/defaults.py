@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 SANDBOX_NAMES: tuple[str, ...] = (
-    "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance",
+    "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance", "fal",
 )  # fmt: skip
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
 one port N + i."""
@@ -30,4 +30,7 @@ DEFAULT_KEYS: dict[str, str | None] = {
     "wan": "sk-" + hashlib.md5(b"videogen sandbox dashscope").hexdigest(),
     # Ark: a UUID.
     "seedance": "3f1c9a52-7d4e-4b8a-9e61-" + hashlib.md5(b"videogen sandbox ark").hexdigest()[:12],
+    # fal again, for the generic fal backend (any endpoint on the same queue).
+    "fal": "3b8f1c2e-6d4a-4f1b-9e7c-5a2d8c0b4e61:"
+    + hashlib.md5(b"videogen sandbox fal generic").hexdigest(),
 }

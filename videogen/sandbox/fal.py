@@ -1,15 +1,18 @@
-"""Pika through fal's queue (vendor-apis.md section C), standing in for ``https://queue.fal.run``.
+"""fal's queue (vendor-apis.md C, vendor-apis-2.md §6), standing in for ``https://queue.fal.run``:
+Pika and the other video models on fal (Kling, Hailuo, Veo, Wan, Seedance), each endpoint with
+its own input schema (:data:`ENDPOINTS`), all on the one queue protocol.
 
-Submit ``POST /fal-ai/pika/v2.2/{text-to-video|image-to-video}`` with ``Authorization: Key
-<id:secret>``; the answer carries ``status_url``, ``response_url`` and ``cancel_url``, which drop
-the endpoint's sub-path (``/fal-ai/pika/requests/{id}...``) and point at whatever origin the client
-used (so TLS works too). Status is HTTP 202 ``IN_QUEUE``/``IN_PROGRESS`` then 200 ``COMPLETED``;
-failures show up when the result is fetched (422 content policy, 500 runner error). Input errors are
-answered at submit as FastAPI-style 422s.
+Submit ``POST /{endpoint id}`` (``/fal-ai/pika/v2.2/text-to-video``, ``/wan/v2.6/text-to-video``)
+with ``Authorization: Key <id:secret>``; the answer carries ``status_url``, ``response_url`` and
+``cancel_url``, which keep only the endpoint's ``<owner>/<app>`` (``/fal-ai/pika/requests/...``)
+and point at whatever origin the client used (so TLS works too). Status is HTTP 202
+``IN_QUEUE``/``IN_PROGRESS`` then 200 ``COMPLETED``; failures show up when the result is fetched
+(422 content policy, 500 runner error). Input errors are answered at submit as FastAPI-style 422s.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,11 +41,106 @@ from videogen.sandbox.state import (
     is_policy_code,
 )
 
-APP = "/fal-ai/pika"
-ENDPOINTS = ("v2.2/text-to-video", "v2.2/image-to-video")
-ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3")
-RESOLUTIONS = {"720p": 720, "1080p": 1080}
-DURATIONS: dict[int | str, int] = {5: 5, 10: 10, "5": 5, "10": 10}
+
+@dataclass(frozen=True)
+class Schema:
+    """One endpoint's inputs, as the sandbox checks them (from ``@fal-ai/client``'s types)."""
+
+    image_field: str | None = None
+    """The required first-frame input of an image-to-video endpoint; ``None``: text-to-video."""
+    durations: tuple[Any, ...] = ("5", "10")
+    """Accepted ``duration`` values, exactly as they go on the wire."""
+    default_duration: Any = "5"
+    aspect_ratios: tuple[str, ...] | None = ("16:9", "9:16", "1:1")
+    """Accepted ``aspect_ratio`` values (the first is the default); ``None``: not an input
+    (the output is 16:9, or the image's shape)."""
+    resolutions: dict[str, int] | None = None
+    """Accepted ``resolution`` values → short side; ``None``: not an input."""
+    default_resolution: str = ""
+    fixed_short: int = 1080
+    """The output's short side when ``resolution`` is not an input."""
+
+
+def _pair(
+    family: str,
+    t2v: str,
+    i2v: str,
+    image_field: str = "image_url",
+    image_aspect_ratios: tuple[str, ...] | None = None,
+    **inputs: Any,
+) -> dict[str, Schema]:
+    """A family's text- and image-to-video endpoints (``t2v`` ``""``: the family id itself)."""
+    image = {**inputs, "image_field": image_field, "aspect_ratios": image_aspect_ratios}
+    return {f"{family}/{t2v}".rstrip("/"): Schema(**inputs), f"{family}/{i2v}": Schema(**image)}
+
+
+_SECONDS = tuple(str(n) for n in range(16))
+ENDPOINTS: dict[str, Schema] = {
+    **_pair(
+        "fal-ai/pika/v2.2",
+        "text-to-video",
+        "image-to-video",
+        durations=(5, 10, "5", "10"),
+        default_duration=5,
+        aspect_ratios=("16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3"),
+        resolutions={"720p": 720, "1080p": 1080},
+        default_resolution="720p",
+    ),
+    **_pair("fal-ai/kling-video/v2.5-turbo/pro", "text-to-video", "image-to-video"),
+    **_pair(
+        "fal-ai/kling-video/v3/pro",
+        "text-to-video",
+        "image-to-video",
+        "start_image_url",
+        durations=_SECONDS[3:16],
+    ),
+    **_pair(
+        "fal-ai/minimax/hailuo-02/standard",
+        "text-to-video",
+        "image-to-video",
+        durations=("6", "10"),
+        default_duration="6",
+        aspect_ratios=None,
+        resolutions={"512P": 512, "768P": 768},
+        default_resolution="768P",
+    ),
+    **_pair(
+        "fal-ai/veo3.1/fast",
+        "",
+        "image-to-video",
+        durations=("4s", "6s", "8s"),
+        default_duration="8s",
+        aspect_ratios=("16:9", "9:16"),
+        image_aspect_ratios=("auto", "16:9", "9:16"),
+        resolutions={"720p": 720, "1080p": 1080},
+        default_resolution="720p",
+    ),
+    **_pair(
+        "wan/v2.6",
+        "text-to-video",
+        "image-to-video",
+        durations=("5", "10", "15"),
+        resolutions={"720p": 720, "1080p": 1080},
+        default_resolution="1080p",
+    ),
+    **_pair(
+        "fal-ai/bytedance/seedance/v1.5/pro",
+        "text-to-video",
+        "image-to-video",
+        durations=_SECONDS[4:13],
+        aspect_ratios=("16:9", "21:9", "4:3", "1:1", "3:4", "9:16"),
+        resolutions={"480p": 480, "720p": 720, "1080p": 1080},
+        default_resolution="720p",
+    ),
+}
+"""Every endpoint the sandbox serves (t2v and i2v of each family), by endpoint id."""
+
+
+def app_of(endpoint: str) -> str:
+    """``<owner>/<app>``: what the request URLs keep of an endpoint id."""
+    return "/".join(endpoint.strip("/").split("/")[:2])
+
+
 _POLICY_MESSAGE = (
     "The content could not be processed because it contained material flagged by a content checker."
 )
@@ -64,7 +162,7 @@ def _error(status: int, message: str) -> Response:
     return json_error(status, body, headers={"X-Fal-Error-Type": error_type})
 
 
-VENDOR = Vendor(name="pika", error=_error, auth_scheme="Key")
+VENDOR = Vendor(name="fal", error=_error, auth_scheme="Key")
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -74,26 +172,46 @@ def _issue(
     return {"loc": ["body", field], "msg": message, "type": kind, "input": value}
 
 
-def _check_choices(body: dict[str, Any], image: bool) -> list[dict[str, Any]]:
+def _choices(values: Any) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def _check_choices(schema: Schema, body: dict[str, Any]) -> list[dict[str, Any]]:
     issues = []
-    if not image and body.get("aspect_ratio", "16:9") not in ASPECT_RATIOS:
-        issues.append(_issue("aspect_ratio", f"Input should be {', '.join(ASPECT_RATIOS)}", "enum"))
-    if body.get("resolution", "720p") not in tuple(RESOLUTIONS):
-        issues.append(
-            _issue(
-                "resolution", "Input should be '720p' or '1080p'", "enum", body.get("resolution")
+    aspect = body.get("aspect_ratio")
+    if schema.aspect_ratios is not None and aspect is not None:
+        if aspect not in schema.aspect_ratios:
+            issues.append(
+                _issue(
+                    "aspect_ratio",
+                    f"Input should be {_choices(schema.aspect_ratios)}",
+                    "enum",
+                    aspect,
+                )
             )
+    resolution = body.get("resolution")
+    if schema.resolutions is not None and resolution is not None:
+        if resolution not in schema.resolutions:
+            issues.append(
+                _issue(
+                    "resolution",
+                    f"Input should be {_choices(schema.resolutions)}",
+                    "enum",
+                    resolution,
+                )
+            )
+    duration = body.get("duration", schema.default_duration)
+    if isinstance(duration, bool) or duration not in schema.durations:
+        issues.append(
+            _issue("duration", f"Input should be {_choices(schema.durations)}", "enum", duration)
         )
-    duration = body.get("duration", 5)
-    if isinstance(duration, bool) or duration not in tuple(DURATIONS):
-        issues.append(_issue("duration", "Input should be 5 or 10", "enum", duration))
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         issues.append(_issue("seed", "Input should be a valid integer", "int_type", seed))
     return issues
 
 
-def _check_texts(body: dict[str, Any], image: bool) -> list[dict[str, Any]]:
+def _check_texts(schema: Schema, body: dict[str, Any]) -> list[dict[str, Any]]:
     issues = []
     prompt = body.get("prompt")
     if prompt is None:
@@ -102,21 +220,29 @@ def _check_texts(body: dict[str, Any], image: bool) -> list[dict[str, Any]]:
         issues.append(_issue("prompt", "Input should be a non-empty string", "string_type", prompt))
     if not isinstance(body.get("negative_prompt", ""), str):
         issues.append(_issue("negative_prompt", "Input should be a valid string", "string_type"))
-    if image:
-        problem = image_ref_problem(body.get("image_url"))
+    field = schema.image_field
+    if field is not None:
+        problem = image_ref_problem(body.get(field))
         if problem is not None:
-            issues.append(
-                _issue(
-                    "image_url", problem, "missing" if "image_url" not in body else "value_error"
-                )
-            )
+            kind = "missing" if field not in body else "value_error"
+            issues.append(_issue(field, problem, kind))
     return issues
 
 
-def _size(body: dict[str, Any], image: bool) -> tuple[int, int]:
-    short = RESOLUTIONS[body.get("resolution", "720p")]
-    aspect = "16:9" if image else body.get("aspect_ratio", "16:9")
-    across, down = (int(part) for part in aspect.split(":"))
+def _seconds(duration: Any) -> float:
+    """``5``, ``"5"`` or ``"5s"`` → 5.0."""
+    return float(str(duration).rstrip("s"))
+
+
+def _size(schema: Schema, body: dict[str, Any]) -> tuple[int, int]:
+    if schema.resolutions is None:
+        short = schema.fixed_short
+    else:
+        short = schema.resolutions[body.get("resolution", schema.default_resolution)]
+    aspect = "16:9"
+    if schema.aspect_ratios is not None:
+        aspect = body.get("aspect_ratio", schema.aspect_ratios[0])
+    across, down = (int(part) for part in aspect.replace("auto", "16:9").split(":"))
     if across >= down:
         return round(short * across / down), short
     return short, round(short * down / across)
@@ -126,20 +252,18 @@ def _parse_submit(endpoint: str, body: Any) -> JobSpec | list[dict[str, Any]]:
     """The job to create, or the validation issues that refuse it."""
     if not isinstance(body, dict):
         return [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]
-    image = endpoint.endswith("image-to-video")
-    issues = _check_texts(body, image) + _check_choices(body, image)
+    schema = ENDPOINTS[endpoint]
+    issues = _check_texts(schema, body) + _check_choices(schema, body)
     if issues:
         return issues
-    width, height = _size(body, image)
-    duration = DURATIONS[body.get("duration", 5)]
-    return JobSpec(
-        f"fal-ai/pika/{endpoint}", body["prompt"], dict(body), float(duration), width, height
-    )
+    width, height = _size(schema, body)
+    duration = _seconds(body.get("duration", schema.default_duration))
+    return JobSpec(endpoint, body["prompt"], dict(body), duration, width, height)
 
 
 # -- answers ---------------------------------------------------------------------------------------
-def _urls(call: Call, request_id: str) -> dict[str, str]:
-    base = f"{call.root}{APP}/requests/{request_id}"
+def _urls(call: Call, job: Job) -> dict[str, str]:
+    base = f"{call.root}/{app_of(job.kind)}/requests/{job.id}"
     return {"response_url": base, "status_url": base + "/status", "cancel_url": base + "/cancel"}
 
 
@@ -160,7 +284,7 @@ def _logs(call: Call, job: Job, now: float) -> list[dict[str, Any]]:
 def _status(call: Call, job: Job, now: float) -> tuple[dict[str, Any], int]:
     """The status body and its HTTP code: 202 while queued or running, 200 once completed."""
     phase = job.phase(now)
-    response_url = _urls(call, job.id)["response_url"]
+    response_url = _urls(call, job)["response_url"]
     if phase in (Phase.WAITING, Phase.QUEUED):
         position = call.state.waiting_position(job)
         return {"status": "IN_QUEUE", "queue_position": position, "response_url": response_url}, 202
@@ -202,7 +326,7 @@ def _failure_response(job: Job) -> Response:
 async def _submit(call: Call) -> Response:
     endpoint = call.param("endpoint")
     if endpoint not in ENDPOINTS:
-        return _error(404, f"Application 'fal-ai/pika/{endpoint}' not found")
+        return _error(404, f"Application '{endpoint}' not found")
     parsed = _parse_submit(endpoint, call.body)
     if isinstance(parsed, list):
         return json_error(422, {"detail": parsed}, headers={"X-Fal-Retryable": "false"})
@@ -211,16 +335,23 @@ async def _submit(call: Call) -> Response:
     position = call.state.waiting_position(job)
     body = {
         "request_id": job.id,
-        **_urls(call, job.id),
+        **_urls(call, job),
         "status": "IN_QUEUE",
         "queue_position": position,
     }
     return JSONResponse(body)
 
 
+def _job(call: Call) -> Job | None:
+    """The request the URL names, on the app it was submitted to (another app's: none)."""
+    job = call.state.get_job(call.param("request_id"))
+    app = f"{call.param('owner')}/{call.param('app')}"
+    return job if job is not None and app_of(job.kind) == app else None
+
+
 async def _get_status(call: Call) -> Response:
     with call.state.locked() as now:
-        job = call.state.get_job(call.param("request_id"))
+        job = _job(call)
         if job is None:
             return _error(404, "Request not found")
         body, status = _status(call, job, now)
@@ -229,7 +360,7 @@ async def _get_status(call: Call) -> Response:
 
 async def _get_result(call: Call) -> Response:
     with call.state.locked() as now:
-        job = call.state.get_job(call.param("request_id"))
+        job = _job(call)
         phase = job.phase(now) if job is not None else None
     if job is None:
         return _error(404, "Request not found")
@@ -248,7 +379,7 @@ async def _get_result(call: Call) -> Response:
 
 async def _cancel(call: Call) -> Response:
     with call.state.locked() as now:
-        job = call.state.get_job(call.param("request_id"))
+        job = _job(call)
         if job is None:
             return json_error(404, {"status": "NOT_FOUND"})
         if job.phase(now) in TERMINAL_PHASES:
@@ -259,7 +390,7 @@ async def _cancel(call: Call) -> Response:
 
 def _status_op(call: Call) -> str:
     """A status call on an unknown id is how clients probe fal (404: key fine, 401: key bad)."""
-    return "poll" if call.state.get_job(call.param("request_id")) is not None else "health"
+    return "poll" if _job(call) is not None else "health"
 
 
 def _request_routes(state: SandboxState) -> list[Route]:
@@ -270,7 +401,8 @@ def _request_routes(state: SandboxState) -> list[Route]:
         ("/cancel", _cancel, "PUT", "cancel"),
         ("", _get_result, "GET", "result"),
     ]
-    for prefix in (APP, APP + "/{subpath:path}"):
+    app = "/{owner}/{app}"
+    for prefix in (app, app + "/{subpath:path}"):
         for suffix, handler, method, op in actions:
             path = prefix + "/requests/{request_id}" + suffix
             routes.append(vendor_route(VENDOR, state, path, handler, methods=[method], op=op))
@@ -280,11 +412,9 @@ def _request_routes(state: SandboxState) -> list[Route]:
 def create_app(state: SandboxState) -> Starlette:
     """The fal queue sandbox; its base URL (for ``https://queue.fal.run``) is the server root."""
     routes = [
-        *_request_routes(state),
-        vendor_route(
-            VENDOR, state, APP + "/{endpoint:path}", _submit, methods=["POST"], op="create"
-        ),
+        *control_routes(state),  # before the submit route, which takes any POST path
         file_route(VENDOR, state),
-        *control_routes(state),
+        *_request_routes(state),
+        vendor_route(VENDOR, state, "/{endpoint:path}", _submit, methods=["POST"], op="create"),
     ]
     return Starlette(routes=routes)

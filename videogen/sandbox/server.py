@@ -40,6 +40,7 @@ _KINDS = {
     "replicate": _Kind(replicate.create_app, "", Knobs()),
     "wan": _Kind(wan.create_app, wan.PREFIX, Knobs()),
     "seedance": _Kind(seedance.create_app, seedance.PREFIX, Knobs()),
+    "fal": _Kind(fal.create_app, "", Knobs()),
 }
 
 
