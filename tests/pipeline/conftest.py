@@ -37,10 +37,11 @@ from videogen.api import VideoGenerator
 from videogen.embedded import EmbeddedRedis, free_port
 from videogen.queue import backend_queue, celery_app
 from videogen.redis_keys import LIVE, PREFIX, STACK
-from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
+from videogen.sandbox import DEFAULT_KEYS, SANDBOX_NAMES, SandboxServer, start_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
-BACKENDS = ("svd", "runway", "pika", "luma", "fal")
+BACKENDS = SANDBOX_NAMES
+"""A sandbox for every backend: the sample enables the original four, a test may enable any."""
 FAST_JOBS = {"run_seconds": 0.3, "queue_seconds": 0.05}
 
 
