@@ -6,8 +6,10 @@ since no key is set) with the sample config's four backends, in three layouts:
 * ``separate``: one worker per backend (the default): router + 4 backend workers;
 * ``cloud``: SVD alone, Runway, Pika and Luma in one group (``"worker": "cloud"``);
 * ``one``: all four backends in one group;
-* ``separate+fal`` and ``cloud+fal``: the same with the generic fal backend enabled too
-  (every backend this branch has), on its own worker or in the cloud group.
+* ``separate+fal`` and ``cloud+fal``: the same with the generic fal backend enabled too, on
+  its own worker or in the cloud group;
+* ``every-separate`` and ``every-cloud``: every backend of the sample config enabled (a
+  sandbox each), one worker per backend, or SVD alone and every HTTP backend in one group.
 
 Measured per run: seconds from launching ``up`` to its "running" line (printed once every
 expected worker answered a ping), and the memory of ``up`` and every process under it, a few
@@ -41,12 +43,18 @@ from videogen.embedded import EmbeddedRedis, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CLOUD: dict[str, str | None] = {"runway": "cloud", "pika": "cloud", "luma": "cloud"}
+SAMPLE_BACKENDS = list(
+    json.loads((REPO / "config" / "config.json").read_text())["video_generation"]["backends"]
+)
+"""Every backend the sample config names (the later ones disabled there)."""
 LAYOUTS: dict[str, dict[str, str | None]] = {
     "separate": {},
     "cloud": CLOUD,
     "one": {"svd": "all", "runway": "all", "pika": "all", "luma": "all"},
     "separate+fal": {"fal": None},
     "cloud+fal": {**CLOUD, "fal": "cloud"},
+    "every-separate": {name: None for name in SAMPLE_BACKENDS},
+    "every-cloud": {name: None if name == "svd" else "cloud" for name in SAMPLE_BACKENDS},
 }
 """Backend → its worker group (``None``: its own worker); a backend named here that the
 sample config disables (fal) is enabled."""
@@ -94,6 +102,7 @@ def one_run(layout: str, redis_url: str, work: Path) -> dict[str, Any]:
     env.update(VIDEOGEN_CONFIG=str(config_file), VIDEOGEN_REDIS_URL=redis_url)
     out = work / "up.out"
     cmd = [sys.executable, "-m", "videogen", "up", "--no-flower", "--run-dir", str(work / "var")]
+    cmd += ["--no-api"] if os.environ.get("BENCH_NO_API") else []
     started = time.monotonic()
     with out.open("wb") as sink:
         up = subprocess.Popen(cmd, cwd=work, env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -115,14 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=list(LAYOUTS))
     args = parser.parse_args()
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in LAYOUTS}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in args.layouts}
     with tempfile.TemporaryDirectory(prefix="vg-startup-") as tmp:
         redis_server = EmbeddedRedis(Path(tmp) / "redis", port=free_port()).start()
         try:
             db = 0
             for rep in range(args.reps):
-                for layout in LAYOUTS:  # interleaved: the shared machine's load hits all alike
+                for layout in args.layouts:  # interleaved: the shared machine's load hits all alike
                     db += 1
                     url = f"{redis_server.url.rsplit('/', 1)[0]}/{db}"
                     run = one_run(layout, url, Path(tmp) / f"{layout}-{rep}")
@@ -144,8 +154,9 @@ def main() -> None:
         "code": subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
         ).stdout.strip(),
-        "layouts": LAYOUTS,
-        "note": "sandboxes for all four backends, --no-flower, own Redis; median of reps",
+        "layouts": {name: LAYOUTS[name] for name in args.layouts},
+        "note": "a sandbox per enabled backend, --no-flower (the API and dashboard run, as "
+        "`up` starts them), own Redis; median of reps",
     }
     args.out.write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2))
     print(json.dumps(summary, indent=2))  # noqa: T201
