@@ -28,6 +28,7 @@ from ..errors import (
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
 from ..transport import field, json_object, send
 from .base import BaseVideoBackend, Lookup, tolerate
+from .options import all_among, one_of
 
 MODELS = {
     # model: (durations offered, USD per million output pixels at 24 fps). Published prices
@@ -81,17 +82,12 @@ class LumaSettings(BackendSettings):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if value not in MODELS:
-            raise ValueError(f"model {value!r} is not one of {', '.join(MODELS)}")
-        return value
+        return str(one_of("model", value, MODELS))
 
     @field_validator("resolutions")
     @classmethod
     def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [r for r in value if r not in RESOLUTIONS]
-        if unknown or not value:
-            raise ValueError(f"resolutions must be among {', '.join(RESOLUTIONS)}")
-        return value
+        return all_among("resolutions", value, RESOLUTIONS)
 
 
 def frame_size(aspect: str, resolution: str) -> Size:

@@ -24,6 +24,7 @@ from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
 from ..transport import field, json_object, send
 from .base import BaseVideoBackend, Lookup, tolerate
+from .options import all_among
 
 STATES = {
     "starting": JobState.QUEUED,
@@ -107,9 +108,7 @@ class ReplicateSettings(BackendSettings):
     @field_validator("resolutions")
     @classmethod
     def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value or any(r not in RESOLUTION_PX for r in value):
-            raise ValueError(f"resolutions must be among {', '.join(RESOLUTION_PX)}")
-        return value
+        return all_among("resolutions", value, RESOLUTION_PX)
 
     @field_validator("aspect_ratios")
     @classmethod

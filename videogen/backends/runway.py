@@ -25,6 +25,7 @@ from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, json_object, send
 from .base import BaseVideoBackend, Lookup, tolerate
+from .options import one_of
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1920:1080", "1080:1920")
@@ -82,16 +83,12 @@ class RunwaySettings(BackendSettings):
     @field_validator("image_model")
     @classmethod
     def _image_model(cls, value: str) -> str:
-        if value not in IMAGE_MODELS:
-            raise ValueError(f"image_model {value!r} is not one of {', '.join(IMAGE_MODELS)}")
-        return value
+        return str(one_of("image_model", value, IMAGE_MODELS))
 
     @field_validator("text_model")
     @classmethod
     def _text_model(cls, value: str | None) -> str | None:
-        if value is not None and value not in TEXT_MODELS:
-            raise ValueError(f"text_model {value!r} is not one of {', '.join(TEXT_MODELS)}")
-        return value
+        return one_of("text_model", value, TEXT_MODELS)
 
 
 def ratio_size(ratio: str) -> Size:

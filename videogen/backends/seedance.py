@@ -35,6 +35,7 @@ from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, is_policy_code, json_object, send
 from .base import BaseVideoBackend, Lookup, refused_unless_ended
+from .options import all_among, one_of
 
 TASKS = "/contents/generations/tasks"
 SIZES = {
@@ -114,16 +115,12 @@ class SeedanceSettings(BackendSettings):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if value not in MODELS:
-            raise ValueError(f"model {value!r} is not one of {', '.join(MODELS)}")
-        return value
+        return str(one_of("model", value, MODELS))
 
     @field_validator("resolutions")
     @classmethod
     def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value or any(r not in RESOLUTIONS for r in value):
-            raise ValueError(f"resolutions must be among {', '.join(RESOLUTIONS)}")
-        return value
+        return all_among("resolutions", value, RESOLUTIONS)
 
 
 def size_labels(resolutions: tuple[str, ...]) -> dict[Size, tuple[str, str]]:

@@ -39,6 +39,7 @@ from ..media import load_image, probe_video
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, VideoInfo
 from ..transport import field, json_object, send
 from .base import BaseVideoBackend, Lookup
+from .options import all_among, one_of
 
 MODELS = {
     # USD per output second by resolution, as of 2026-11-29: LiteLLM 1.110.2's catalogue
@@ -78,23 +79,17 @@ class VeoSettings(BackendSettings):
     @field_validator("model")
     @classmethod
     def _model(cls, value: str) -> str:
-        if value not in MODELS:
-            raise ValueError(f"model {value!r} is not one of {', '.join(MODELS)}")
-        return value
+        return str(one_of("model", value, MODELS))
 
     @field_validator("resolutions")
     @classmethod
     def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value or any(r not in RESOLUTION_PX for r in value):
-            raise ValueError(f"resolutions must be among {', '.join(RESOLUTION_PX)}")
-        return value
+        return all_among("resolutions", value, RESOLUTION_PX)
 
     @field_validator("durations")
     @classmethod
     def _durations(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or any(d not in DURATIONS for d in value):
-            raise ValueError("durations must be among 4, 6, 8")
-        return value
+        return all_among("durations", value, DURATIONS)
 
 
 def frame_size(aspect: str, resolution: str) -> Size:

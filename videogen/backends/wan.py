@@ -27,6 +27,7 @@ from ..errors import (
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
 from ..transport import field, is_policy_code, json_object, send
 from .base import BaseVideoBackend, Lookup, refused_unless_ended
+from .options import all_among, one_of
 
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
 NO_SUCH_TASK = "00000000-0000-0000-0000-000000000000"
@@ -108,17 +109,12 @@ class WanSettings(BackendSettings):
     @field_validator("text_model", "image_model")
     @classmethod
     def _model(cls, value: str | None) -> str | None:
-        if value is not None and value not in MODELS:
-            raise ValueError(f"model {value!r} is not one of {', '.join(MODELS)}")
-        return value
+        return one_of("model", value, MODELS)
 
     @field_validator("resolutions")
     @classmethod
     def _resolutions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = {r for r, _ in SIZES}
-        if not value or any(r not in known for r in value):
-            raise ValueError(f"resolutions must be among {', '.join(sorted(known))}")
-        return value
+        return all_among("resolutions", value, sorted({r for r, _ in SIZES}))
 
 
 def size_labels(resolutions: tuple[str, ...], model: WanModel) -> dict[Size, tuple[str, str]]:
