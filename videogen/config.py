@@ -234,6 +234,9 @@ class BackendSettings(BaseModel):
     """The vendor's endpoint, used unless ``base_url`` is set (each backend's class sets it)."""
     key_env: ClassVar[tuple[str, ...]] = ()
     """The vendor SDK's own environment variables for the key."""
+    key_pair_env: ClassVar[tuple[str, str] | None] = None
+    """Two variables that together make the key, ``first:second`` (Kling's access key and
+    secret key), for vendors whose credentials come in two parts."""
     requires_key: ClassVar[bool] = True
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Keys holding file paths: relative ones are resolved against the config file's folder."""

@@ -24,6 +24,16 @@ RUNWAY_API_VERSION = "2024-11-06"
 LUMA_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
 FAL_QUEUE_URL = "https://queue.fal.run"
 COMFYUI_BASE_URL = "http://127.0.0.1:8188"
+KLING_BASE_URL = "https://api-singapore.klingai.com"
+"""Kling's global host ("changed from https://api.klingai.com"); mainland China keys work only
+on https://api-beijing.klingai.com (``shared/vendor-apis-2.md`` §2.1)."""
+KLING_TOKEN_SECONDS = 1800
+"""Lifetime of the JWT signed for each Kling request (Kling's documented example: 30 min)."""
+KLING_TOKEN_SKEW_SECONDS = 5
+"""The token is valid from this long before it is signed: a vendor clock a little behind ours
+must not refuse it as "not yet valid" (code 1003)."""
+MINIMAX_BASE_URL = "https://api.minimax.io"
+"""MiniMax's international host; mainland keys use https://api.minimaxi.com."""
 
 HTTP_TIMEOUT_SECONDS = 30.0
 """One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""

@@ -146,7 +146,7 @@ def _backend_settings(name: str, cfg: Any, env: Mapping[str, str]) -> BackendSet
         settings = model(**values)
     except ValidationError as error:
         raise ConfigError(f"video_generation.backends.{name}: {_explain(error)}") from None
-    key, why = resolve_key(name, file_key, model.key_env, env)
+    key, why = resolve_key(name, file_key, model.key_env, env, model.key_pair_env)
     settings = settings.model_copy(update={"api_key": key, "key_source": why})
     return sandboxed(name, _base_url_from_env(name, settings, env), env)
 

@@ -42,11 +42,13 @@ def _port_base(ports_used: int) -> int:
 
 
 def test_names_and_key_shapes() -> None:
-    assert SANDBOX_NAMES == ("svd", "runway", "luma", "pika")
+    assert SANDBOX_NAMES == ("svd", "runway", "luma", "pika", "kling", "minimax")
     assert DEFAULT_KEYS["svd"] is None
     assert re.fullmatch(r"key_[0-9a-f]{128}", DEFAULT_KEYS["runway"] or "")
     assert re.fullmatch(r"luma-[0-9a-f-]{36}-[0-9a-f]+", DEFAULT_KEYS["luma"] or "")
     assert re.fullmatch(r"[0-9a-f-]{36}:[0-9a-f]{32}", DEFAULT_KEYS["pika"] or "")
+    assert re.fullmatch(r"[0-9a-f]{32}:[0-9a-f]{32}", DEFAULT_KEYS["kling"] or "")
+    assert re.fullmatch(r"sk-api-[0-9a-f]{64}", DEFAULT_KEYS["minimax"] or "")
 
 
 def test_base_urls(servers: dict[str, SandboxServer]) -> None:

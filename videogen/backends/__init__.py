@@ -19,6 +19,8 @@ _REGISTRY: dict[str, str] = {
     "runway": "videogen.backends.runway:RunwayBackend",
     "pika": "videogen.backends.pika:PikaBackend",
     "luma": "videogen.backends.luma:LumaBackend",
+    "kling": "videogen.backends.kling:KlingBackend",
+    "minimax": "videogen.backends.minimax:MiniMaxBackend",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from ..capabilities import Capabilities, ImageInput, ModeSpec
+from ..capabilities import Capabilities, ImageInput, ModeSpec, frame_size
 from ..config import BackendSettings
 from ..constants import FAL_QUEUE_URL
 from ..errors import (
@@ -24,7 +24,7 @@ from ..errors import (
     RejectedInputError,
 )
 from ..media import data_uri, load_image
-from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
+from ..models import GenerationRequest, JobState, JobStatus, Mode, VendorJob
 from ..transport import POLICY_CODES, field, json_object, send
 from .base import BaseVideoBackend, Lookup, tolerate
 
@@ -60,14 +60,7 @@ class PikaSettings(BackendSettings):
     """fal endpoint prefix; ``/text-to-video`` or ``/image-to-video`` is appended."""
 
 
-def frame_size(aspect: str, resolution: str) -> Size:
-    short = RESOLUTIONS[resolution]
-    w, h = ASPECT_SIZES[aspect]
-    long = int(round(short * max(w, h) / min(w, h) / 2) * 2)
-    return Size(long, short) if w >= h else Size(short, long)
-
-
-SIZE_LABELS = {frame_size(a, r): (a, r) for r in RESOLUTIONS for a in ASPECT_SIZES}
+SIZE_LABELS = {frame_size(a, px): (a, r) for r, px in RESOLUTIONS.items() for a in ASPECT_SIZES}
 
 
 def app_path(model: str) -> str:

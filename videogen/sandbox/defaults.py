@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 
-SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika")
+SANDBOX_NAMES: tuple[str, ...] = ("svd", "runway", "luma", "pika", "kling", "minimax")
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
-one port N + i."""
+one port N + i (new ones go at the end, so the others keep their ports)."""
 
 # Fixed keys in each vendor's own key shape, so configs and validators treat them like real ones.
 DEFAULT_KEYS: dict[str, str | None] = {
@@ -20,4 +20,10 @@ DEFAULT_KEYS: dict[str, str | None] = {
     # fal: "<key id>:<key secret>".
     "pika": "7c9e6679-7425-40de-944b-e07fc1f90ae7:"
     + hashlib.md5(b"videogen sandbox fal").hexdigest(),
+    # Kling: "<access key>:<secret key>", each 32 characters; the secret signs the JWT.
+    "kling": hashlib.md5(b"videogen sandbox kling access").hexdigest()
+    + ":"
+    + hashlib.md5(b"videogen sandbox kling secret").hexdigest(),
+    # MiniMax: "sk-api-" + a long random tail.
+    "minimax": "sk-api-" + hashlib.sha256(b"videogen sandbox minimax").hexdigest(),
 }

@@ -35,6 +35,7 @@ from videogen.sandbox.state import (
     JobSpec,
     Phase,
     SandboxState,
+    frame_size,
     is_policy_code,
 )
 
@@ -116,10 +117,7 @@ def _check_texts(body: dict[str, Any], image: bool) -> list[dict[str, Any]]:
 def _size(body: dict[str, Any], image: bool) -> tuple[int, int]:
     short = RESOLUTIONS[body.get("resolution", "720p")]
     aspect = "16:9" if image else body.get("aspect_ratio", "16:9")
-    across, down = (int(part) for part in aspect.split(":"))
-    if across >= down:
-        return round(short * across / down), short
-    return short, round(short * down / across)
+    return frame_size(str(aspect), short)
 
 
 def _parse_submit(endpoint: str, body: Any) -> JobSpec | list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from videogen.sandbox import comfyui, fal, luma, runway
+from videogen.sandbox import comfyui, fal, kling, luma, minimax, runway
 from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 from videogen.sandbox.state import Knobs, SandboxState
 
@@ -36,6 +36,8 @@ _KINDS = {
     "runway": _Kind(runway.create_app, "", Knobs()),
     "luma": _Kind(luma.create_app, luma.PREFIX, Knobs()),
     "pika": _Kind(fal.create_app, "", Knobs()),
+    "kling": _Kind(kling.create_app, "", Knobs()),
+    "minimax": _Kind(minimax.create_app, "", Knobs()),
 }
 
 
