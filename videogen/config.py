@@ -288,6 +288,12 @@ class BackendSettings(BaseModel):
     def has_key(self) -> bool:
         return self.api_key is not None
 
+    @classmethod
+    def key_problem(cls, key: str) -> str | None:
+        """Why a key of this shape cannot work with the vendor (Kling's has two parts), or
+        ``None``; such a key counts as none, and the reason says why (never the key)."""
+        return None
+
 
 class VideoGenerationSettings(BaseModel):
     """The ``video_generation`` section of ``config.json``."""

@@ -263,3 +263,11 @@ def test_kling_settings_are_checked(values, fragment):
 def test_kling_4k_is_offered_with_kling_v3():
     kling = _kling({}, text_model="kling-v3", image_model=None, modes=("std", "4k"))
     assert kling.modes == ("std", "4k") and kling.image_model is None
+
+
+def test_a_kling_key_without_its_secret_counts_as_none_and_says_why():
+    kling = _kling({"VIDEOGEN_KLING_API_KEY": "only-the-access-key"})
+    assert kling.api_key is None and not kling.has_key
+    assert "ACCESS_KEY:SECRET_KEY" in kling.key_source
+    assert "VIDEOGEN_KLING_API_KEY" in kling.key_source
+    assert "only-the-access-key" not in kling.key_source

@@ -117,6 +117,11 @@ class KlingSettings(BackendSettings):
     """What one Kling unit costs you: a finished task's own count of units charged
     (``final_unit_deduction``) times this is what is settled."""
 
+    @classmethod
+    def key_problem(cls, key: str) -> str | None:
+        access, _, secret = key.partition(":")
+        return None if access and secret else "a Kling key is ACCESS_KEY:SECRET_KEY"
+
     @field_validator("text_model")
     @classmethod
     def _text_model(cls, value: str | None) -> str | None:
@@ -203,13 +208,12 @@ def jwt_token(access_key: str, secret_key: str, now: float) -> str:
 
 
 def split_key(key: str) -> tuple[str, str]:
-    """``ACCESS_KEY:SECRET_KEY`` → both parts (the message never repeats the key)."""
+    """``ACCESS_KEY:SECRET_KEY`` → both parts (the message never repeats the key; a loaded
+    config already counts a key without them as none: :meth:`KlingSettings.key_problem`)."""
+    problem = KlingSettings.key_problem(key)
+    if problem is not None:
+        raise ConfigError(f"kling: {problem} (or set KLING_ACCESS_KEY and KLING_SECRET_KEY)")
     access, _, secret = key.partition(":")
-    if not access or not secret:
-        raise ConfigError(
-            "kling: the key must be ACCESS_KEY:SECRET_KEY (or set KLING_ACCESS_KEY and "
-            "KLING_SECRET_KEY)"
-        )
     return access, secret
 
 
