@@ -85,6 +85,14 @@ class Capabilities(BaseModel):
         return spec
 
 
+def frame_size(ratio: str, short: int) -> Size:
+    """The frame of a ``W:H`` ratio whose short side is ``short`` pixels (the long side
+    rounded to an even number): how vendors that take a ratio and a resolution name sizes."""
+    width, height = (int(part) for part in ratio.split(":"))
+    long = int(round(short * max(width, height) / min(width, height) / 2) * 2)
+    return Size(long, short) if width >= height else Size(short, long)
+
+
 def snap_duration(requested: float, allowed: tuple[float, ...]) -> float:
     """The allowed duration nearest to ``requested``; ties go to the longer one."""
     return min(allowed, key=lambda d: (abs(d - requested), -d))

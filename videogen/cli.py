@@ -123,7 +123,9 @@ def _backend_settings(settings: Settings, name: str) -> Any:
 
 
 @cli.command("generate")
-@click.option("--backend", "-b", required=True, help="Backend to use: svd, runway, pika, luma.")
+@click.option(
+    "--backend", "-b", required=True, help="A backend the config names: svd, runway, kling..."
+)
 @click.option("--prompt", "-p", default="", help="What happens in the scene.")
 @click.option("--image", help="First frame: a file or an http(s) URL.")
 @click.option("--duration", type=float, default=5.0, show_default=True, help="Seconds.")

@@ -42,6 +42,8 @@ DEFAULT_BACKENDS: dict[str, dict[str, Any]] = {
     "wan": {"enabled": False, "priority": 7, "max_concurrent_tasks": 1},
     "seedance": {"enabled": False, "priority": 8, "max_concurrent_tasks": 2},
     "fal": {"enabled": False, "priority": 9, "max_concurrent_tasks": 2},
+    "kling": {"enabled": False, "priority": 10, "max_concurrent_tasks": 2},
+    "minimax": {"enabled": False, "priority": 11, "max_concurrent_tasks": 2},
 }
 """The original design's backends, used when a config names none (or there is no file), and
 the ones added since, off until enabled (DashScope allows few concurrent tasks per model:
@@ -244,6 +246,9 @@ class BackendSettings(BaseModel):
     """The vendor's endpoint, used unless ``base_url`` is set (each backend's class sets it)."""
     key_env: ClassVar[tuple[str, ...]] = ()
     """The vendor SDK's own environment variables for the key."""
+    key_pair_env: ClassVar[tuple[str, str] | None] = None
+    """Two variables that together make the key, ``first:second`` (Kling's access key and
+    secret key), for vendors whose credentials come in two parts."""
     requires_key: ClassVar[bool] = True
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Keys holding file paths: relative ones are resolved against the config file's folder."""
@@ -301,6 +306,12 @@ class BackendSettings(BaseModel):
     @property
     def has_key(self) -> bool:
         return self.api_key is not None
+
+    @classmethod
+    def key_problem(cls, key: str) -> str | None:
+        """Why a key of this shape cannot work with the vendor (Kling's has two parts), or
+        ``None``; such a key counts as none, and the reason says why (never the key)."""
+        return None
 
 
 class VideoGenerationSettings(BaseModel):

@@ -34,6 +34,16 @@ WAN_BASE_URL = "https://dashscope-intl.aliyuncs.com/api/v1"
 """DashScope's Singapore (international) gateway; model, endpoint and key must share a region."""
 SEEDANCE_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"
 """BytePlus ModelArk (international); Volcengine Ark in China is ark.cn-beijing.volces.com."""
+KLING_BASE_URL = "https://api-singapore.klingai.com"
+"""Kling's global host ("changed from https://api.klingai.com"); mainland China keys work only
+on https://api-beijing.klingai.com (``shared/vendor-apis-2.md`` §2.1)."""
+KLING_TOKEN_SECONDS = 1800
+"""Lifetime of the JWT signed for each Kling request (Kling's documented example: 30 min)."""
+KLING_TOKEN_SKEW_SECONDS = 5
+"""The token is valid from this long before it is signed: a vendor clock a little behind ours
+must not refuse it as "not yet valid" (code 1003)."""
+MINIMAX_BASE_URL = "https://api.minimax.io"
+"""MiniMax's international host; mainland keys use https://api.minimaxi.com."""
 
 HTTP_TIMEOUT_SECONDS = 30.0
 """One HTTP request; a whole generation has its own, much longer, per-backend ``timeout``."""

@@ -240,7 +240,9 @@ class VendorJob(BaseModel):
     backend: str
     job_id: str
     urls: dict[str, str] = Field(default_factory=dict)
-    """Vendor-given URLs (fal's status/response/cancel URLs), used instead of building them."""
+    """Vendor-given URLs (fal's status/response/cancel URLs), used instead of building them;
+    and what else the job needs to be found again besides its id (Kling's route, the MiniMax
+    API version it was made on)."""
     created_at: float | None = None
     """When the create request was sent (wall clock): the job's ``timeout`` counts from here,
     across resumes and redeliveries (``None``: a handle made outside the pipeline)."""
@@ -312,6 +314,10 @@ class JobStatus(BaseModel):
     usage: dict[str, float] = Field(default_factory=dict)
     """The vendor's own billing figures of a finished job, where its answer carries them
     (DashScope's ``duration`` seconds, Ark's ``completion_tokens``): what settles its cost."""
+    billed_units: float | None = None
+    """What the vendor says it charged for the job, in its own unit (Kling's
+    ``final_unit_deduction``), where its answer says; the backend's ``billed_usd`` turns it
+    into dollars."""
 
 
 class VideoInfo(BaseModel):

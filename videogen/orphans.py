@@ -1,7 +1,8 @@
 """The orphan step of the sweep: vendor jobs their scenes left behind when the vendor stopped
 answering (or would not take a cancel). Each sweep asks the vendor about each one:
 
-- still running: cancel it (its scene runs elsewhere now; nobody should pay for both);
+- still running: cancel it (its scene runs elsewhere now; nobody should pay for both); a
+  vendor that cannot cancel (Kling, MiniMax V1) is asked again next sweep, until it ends;
 - succeeded: if its scene still has no video, this one is used (first result wins) and the
   newer vendor job is cancelled; if the scene already has one, the scene was paid twice, and
   that is counted;
@@ -99,6 +100,8 @@ def _sweep_one(ctx: Context, orphan: Orphan) -> Outcome:
     record = ctx.store.scene(orphan.scene_id)
     outcome = decide(status.state, record.state if record else None)
     if outcome is Outcome.CANCELLING:
+        if not backend.cancellable(orphan.job):
+            return Outcome.CANCELLING  # it runs to its end; the vendor answered, so not silent
         if not backend.cancel_quietly(orphan.job):
             return Outcome.UNKNOWN
         after = _ask(backend, orphan, gone_is_cancelled=True)

@@ -9,7 +9,7 @@ an ``httpx`` exception.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -54,6 +54,10 @@ _NEVER_SENT = (
 )
 """Errors raised before any byte of the request left: always safe to try again."""
 
+Codes = Mapping[str, type[BackendError]]
+"""A vendor's own error codes and the error each stands for, whatever the HTTP status says
+(Kling answers 429 both for a rate limit and for an unpaid bill, told apart by the code)."""
+
 
 def make_client(timeout: float, *, verify: bool = True) -> httpx.Client:
     """An httpx client with our timeouts; redirects are not followed unless a caller asks."""
@@ -71,6 +75,7 @@ def send(
     url: str,
     *,
     creates_job: bool = False,
+    codes: Codes | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """One attempt at one request; HTTP errors (>= 400) and transport errors are raised as ours.
@@ -78,13 +83,15 @@ def send(
     Args:
         creates_job: the request may start a paid job, so a lost answer is ambiguous
             (:class:`AmbiguousSubmitError`) rather than simply retryable.
+        codes: the vendor's error codes that decide the error's class (:data:`Codes`).
     """
     try:
         response = client.request(method, url, **kwargs)
     except httpx.HTTPError as error:
         raise transport_error(backend, error, creates_job=creates_job) from None
     if response.status_code >= 400:
-        raise status_error(backend, response, secrets=credentials(kwargs.get("headers")))
+        secrets = credentials(kwargs.get("headers"))
+        raise status_error(backend, response, secrets=secrets, codes=codes)
     return response
 
 
@@ -118,26 +125,55 @@ def transport_error(backend: str, error: httpx.HTTPError, *, creates_job: bool) 
 
 
 def status_error(
-    backend: str, response: httpx.Response, *, secrets: tuple[str, ...] = ()
+    backend: str,
+    response: httpx.Response,
+    *,
+    secrets: tuple[str, ...] = (),
+    codes: Codes | None = None,
 ) -> BackendError:
     """The error for an HTTP status >= 400, with the vendor's text, code and Retry-After.
 
     A vendor that echoes our request back (some proxies do) would put our key in the text:
-    ``secrets`` are scrubbed from it.
+    ``secrets`` are scrubbed from it. ``codes``: the vendor's codes that decide the class.
     """
     message, code = error_detail(response)
     message = redact(message, secrets)
-    retry_after = parse_retry_after(
-        response.headers.get("retry-after"), milliseconds=response.headers.get("retry-after-ms")
+    retry_after = _retry_after(response)
+    cls = (codes or {}).get(code or "") or classify_status(
+        response.status_code, code, response.headers.get("x-fal-retryable")
     )
-    cls = classify_status(response.status_code, code, response.headers.get("x-fal-retryable"))
     text = f"HTTP {response.status_code}: {message}" if message else f"HTTP {response.status_code}"
+    if codes is not None and code:
+        text += f" (code {code})"
     return cls(
         backend,
         text,
         status_code=response.status_code,
         retry_after=retry_after,
         vendor_code=code,
+    )
+
+
+def answer_error(
+    backend: str,
+    response: httpx.Response,
+    code: str,
+    message: str,
+    codes: Codes,
+    *,
+    secrets: tuple[str, ...] = (),
+) -> BackendError:
+    """The error a vendor reports inside an answer whose HTTP status says success (MiniMax's
+    ``base_resp``, Kling's ``code``): classed by ``codes`` (an unknown code: the request was
+    refused), with the answer's Retry-After. It carries no HTTP status: there was none."""
+    cls = codes.get(code, RejectedInputError)
+    text = f"{redact(_cut(message), secrets) or 'refused'} (code {code})"
+    return cls(backend, text, retry_after=_retry_after(response), vendor_code=code)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return parse_retry_after(
+        response.headers.get("retry-after"), milliseconds=response.headers.get("retry-after-ms")
     )
 
 
@@ -172,7 +208,8 @@ def error_detail(response: httpx.Response) -> tuple[str, str | None]:
 
     Runway ``{"error": "..."}``; Luma ``{"detail": "..."}``; fal ``{"detail": [{"msg", "type"}]}``
     or ``{"detail": "...", "error_type": ...}`` (also ``X-Fal-Error-Type``); ComfyUI
-    ``{"error": {"type", "message", "details"}}``.
+    ``{"error": {"type", "message", "details"}}``; Kling ``{"code": 1102, "message": "..."}``;
+    MiniMax ``{"base_resp": {"status_code": 1004, "status_msg": "..."}}``.
     """
     code = response.headers.get("x-fal-error-type")
     try:
@@ -204,7 +241,20 @@ def _detail_from(body: dict[str, Any]) -> tuple[str, str | None]:
         return f"{where}: {first.get('msg', '')}".strip(": "), code or first.get("type")
     if detail is not None:
         return str(detail), code
+    coded = _coded(body)
+    if coded is not None:
+        return coded[0], code or coded[1]
     return json.dumps(body)[:ERROR_TEXT_MAX_CHARS], code
+
+
+def _coded(body: dict[str, Any]) -> tuple[str, str] | None:
+    """``(message, code)`` of a vendor that answers with a numeric code and its text."""
+    base = body.get("base_resp")
+    if isinstance(base, dict) and base.get("status_code") is not None:  # MiniMax
+        return str(base.get("status_msg") or ""), str(base["status_code"])
+    if body.get("code") is not None and isinstance(body.get("message"), str):  # Kling
+        return body["message"], str(body["code"])
+    return None
 
 
 def _cut(text: str) -> str:

@@ -16,7 +16,10 @@ from videogen.constants import SVD_TEXT_WORKFLOW
 from videogen.sandbox import DEFAULT_KEYS, SandboxServer, start_sandboxes
 
 REPO = Path(__file__).resolve().parents[2]
-BACKENDS = ("svd", "runway", "pika", "luma", "veo", "replicate", "wan", "seedance", "fal")
+BACKENDS = (
+    "svd", "runway", "pika", "luma", "veo", "replicate", "wan", "seedance", "fal", "kling",
+    "minimax",
+)  # fmt: skip
 FAST = {"run_seconds": 0.2, "queue_seconds": 0.08}
 """Short vendor jobs, still long enough for polls to see every state."""
 

@@ -76,9 +76,9 @@ def test_config_command_explains_missing_keys_without_leaking():
 
 def test_bad_config_is_refused_with_the_reason(tmp_path):
     bad = tmp_path / "c.json"
-    bad.write_text(json.dumps({"video_generation": {"backends": {"kling": {}}}}))
+    bad.write_text(json.dumps({"video_generation": {"backends": {"nosuchvendor": {}}}}))
     out = videogen("--config", str(bad), "config")
-    assert out.returncode != 0 and "unknown backend 'kling'" in out.stderr
+    assert out.returncode != 0 and "unknown backend 'nosuchvendor'" in out.stderr
 
 
 def test_generate_on_a_sandbox(tmp_path):
@@ -149,8 +149,8 @@ def test_worker_for_a_real_backend_without_a_key_is_refused_at_start():
     out = videogen("worker", "runway")  # the sample config holds only a placeholder
     assert out.returncode != 0
     assert "runway has no API key" in out.stderr and "placeholder" in out.stderr
-    unknown = videogen("worker", "kling")
-    assert unknown.returncode != 0 and "unknown backend 'kling'" in unknown.stderr
+    unknown = videogen("worker", "nosuchvendor")
+    assert unknown.returncode != 0 and "unknown backend 'nosuchvendor'" in unknown.stderr
 
 
 CLOCK = r"\(\d\d:\d\d:\d\d\)"

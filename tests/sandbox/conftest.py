@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -18,12 +18,15 @@ from tests.sandbox.drivers import (
     Driver,
     FalDriver,
     FalGenericDriver,
+    KlingDriver,
     LumaDriver,
+    MiniMaxDriver,
+    MiniMaxV2Driver,
     RunwayDriver,
     SeedanceDriver,
     WanDriver,
 )
-from videogen.sandbox import SANDBOX_NAMES, SandboxServer, start_sandboxes
+from videogen.sandbox import SandboxServer, start_sandboxes
 from videogen.sandbox.server import new_state
 
 D = TypeVar("D", bound=Driver)
@@ -51,26 +54,26 @@ def _fresh_sandboxes(request: pytest.FixtureRequest) -> None:
         server.state.set_knobs(**FAST)
 
 
-@pytest.fixture(params=SANDBOX_NAMES)
-def driver(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) -> Iterator[Driver]:
-    """A raw-HTTP client for one vendor sandbox; the same contract tests run against all four."""
-    made = DRIVERS[request.param](servers[request.param])
-    try:
-        yield made
-    finally:
-        made.close()
+def _drivers(name: str, keep: Callable[[type[Driver]], bool]) -> Any:
+    """A fixture named ``name`` giving a raw-HTTP client for each vendor API that ``keep``
+    accepts: the same contract tests run against all of them."""
+
+    @pytest.fixture(name=name, params=[n for n, kind in DRIVERS.items() if keep(kind)])
+    def made(request: pytest.FixtureRequest, servers: dict[str, SandboxServer]) -> Iterator[Driver]:
+        yield from _driver(servers, DRIVERS[request.param])
+
+    return made
 
 
-@pytest.fixture(params=[name for name in SANDBOX_NAMES if name != "svd"])
-def keyed_driver(
-    request: pytest.FixtureRequest, servers: dict[str, SandboxServer]
-) -> Iterator[Driver]:
-    """Drivers of the vendors that check an API key."""
-    made = DRIVERS[request.param](servers[request.param])
-    try:
-        yield made
-    finally:
-        made.close()
+driver = _drivers("driver", lambda kind: True)
+keyed_driver = _drivers("keyed_driver", lambda kind: kind.name != "svd")
+"""Drivers of the vendors that check an API key."""
+queueing_driver = _drivers("queueing_driver", lambda kind: kind.queues)
+"""Drivers of the vendors that queue jobs over their concurrency limit."""
+cancelling_driver = _drivers("cancelling_driver", lambda kind: kind.cancels is not None)
+"""Drivers of the vendors that can stop a job."""
+stubborn_driver = _drivers("stubborn_driver", lambda kind: kind.cancels is None)
+"""Drivers of the vendors that cannot."""
 
 
 def _driver(servers: dict[str, SandboxServer], kind: type[D]) -> Iterator[D]:
@@ -114,6 +117,20 @@ def wan(servers: dict[str, SandboxServer]) -> Iterator[WanDriver]:
 @pytest.fixture
 def seedance(servers: dict[str, SandboxServer]) -> Iterator[SeedanceDriver]:
     yield from _driver(servers, SeedanceDriver)
+
+
+def kling(servers: dict[str, SandboxServer]) -> Iterator[KlingDriver]:
+    yield from _driver(servers, KlingDriver)
+
+
+@pytest.fixture
+def minimax(servers: dict[str, SandboxServer]) -> Iterator[MiniMaxDriver]:
+    yield from _driver(servers, MiniMaxDriver)
+
+
+@pytest.fixture
+def minimax_v2(servers: dict[str, SandboxServer]) -> Iterator[MiniMaxV2Driver]:
+    yield from _driver(servers, MiniMaxV2Driver)
 
 
 # -- fal over TLS ----------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ the vendor's words to one vocabulary: queued, running, succeeded, failed, cancel
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -147,6 +150,8 @@ class Driver(ABC):
     ``None``: the vendor has no cancel (Veo)."""
     inline_output = False
     """The video comes inside the poll's answer: there is no download request (Veo)."""
+    queues = True
+    """Jobs over the vendor's concurrency limit wait their turn (Kling refuses them instead)."""
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
@@ -185,6 +190,10 @@ class Driver(ABC):
     @staticmethod
     @abstractmethod
     def error_text(response: httpx.Response) -> str: ...
+
+    def status_of(self, response: httpx.Response) -> int:
+        """The HTTP status the vendor means (MiniMax says most errors inside a 200)."""
+        return response.status_code
 
     # shared
     def submit(self, prompt: str = "a red fox in the snow", **params: Any) -> str:
@@ -593,6 +602,165 @@ class SeedanceDriver(Driver):
         return str(response.json()["error"]["message"])
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def kling_token(key: str, *, expires_in: float = 1800, valid_in: float = -5) -> str:
+    """A Kling JWT for ``ACCESS:SECRET`` (a key without a colon signs with itself)."""
+    access, _, secret = key.partition(":")
+    now = time.time()
+    claims = {"iss": access, "exp": int(now + expires_in), "nbf": int(now + valid_in)}
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps(claims).encode())
+    mac = hmac.new((secret or access).encode(), f"{head}.{body}".encode(), hashlib.sha256)
+    return f"{head}.{body}.{_b64url(mac.digest())}"
+
+
+class KlingDriver(Driver):
+    name = "kling"
+    queues = False
+    cancels = None
+    _WORDS = {
+        "submitted": "queued",
+        "processing": "running",
+        "succeed": "succeeded",
+        "failed": "failed",
+    }
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {kling_token(key or self.key or '')}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"model_name": "kling-v2-5-turbo", "prompt": prompt, "duration": "5", "mode": "std"}
+        return self.http.post("/v1/videos/text2video", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["data"]["task_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/videos/text2video/{job_id}")
+
+    def task(self, job_id: str) -> dict[str, Any]:
+        answer = self.poll(job_id).json()
+        assert answer["code"] == 0, answer
+        task: dict[str, Any] = answer["data"]
+        return task
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.task(job_id)["task_status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.task(job_id)["task_result"]["videos"][0]["url"])
+
+    def cancel(self, job_id: str) -> None:
+        """Kling has no cancel: no route of it takes a DELETE."""
+        assert self.http.delete(f"/v1/videos/text2video/{job_id}").status_code == 405
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/account/costs", params={"start_time": 0, "end_time": 10**13})
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["message"])
+
+
+class MiniMaxDriver(Driver):
+    """MiniMax's V1 API: task, then file id, then download URL."""
+
+    name = "minimax"
+    expected_duration = 6.0
+    cancels = None
+    _WORDS = {
+        "Preparing": "queued",
+        "Queueing": "queued",
+        "Processing": "running",
+        "Success": "succeeded",
+        "Fail": "failed",
+    }
+    _STATUS_FOR_CODE = {1002: 429, 1004: 401, 2049: 401, 2013: 400, 1008: 402}
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {"model": "MiniMax-Hailuo-2.3", "prompt": prompt, "duration": 6}
+        return self.http.post("/v1/video_generation", json={**body, **params})
+
+    def job_id(self, created: httpx.Response) -> str:
+        return str(created.json()["task_id"])
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get("/v1/query/video_generation", params={"task_id": job_id})
+
+    def status(self, job_id: str) -> str:
+        return self._WORDS[self.poll(job_id).json()["status"]]
+
+    def video_url(self, job_id: str) -> str:
+        file_id = self.poll(job_id).json()["file_id"]
+        found = self.http.get("/v1/files/retrieve", params={"file_id": file_id}).json()
+        return str(found["file"]["download_url"])
+
+    def cancel(self, job_id: str) -> None:
+        """V1 has no cancel, and V2's does not see V1 tasks."""
+        refused = self.http.delete(f"/v2/video_generation/{job_id}")
+        assert refused.json()["base_resp"]["status_msg"] == "record not found"
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/v1/files/list", params={"purpose": "video_generation"})
+
+    @staticmethod
+    def error_text(response: httpx.Response) -> str:
+        return str(response.json()["base_resp"]["status_msg"])
+
+    def status_of(self, response: httpx.Response) -> int:
+        try:
+            code = response.json()["base_resp"]["status_code"]
+        except (ValueError, KeyError, TypeError):
+            return response.status_code
+        if response.status_code != 200 or code == 0:
+            return response.status_code
+        return self._STATUS_FOR_CODE.get(code, 500)
+
+
+class MiniMaxV2Driver(MiniMaxDriver):
+    """MiniMax's V2 API (MiniMax-H3): a content list, ``{"task": ...}``, and a cancel."""
+
+    expected_duration = 5.0
+    cancels = "running"
+    _V2_WORDS = {
+        "queued": "queued",
+        "running": "running",
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "cancelled": "cancelled",
+    }
+
+    def create(self, prompt: str = "a red fox in the snow", **params: Any) -> httpx.Response:
+        body = {
+            "model": "MiniMax-H3",
+            "content": [{"type": "text", "text": prompt}],
+            "duration": 5,
+            "resolution": "768P",
+        }
+        return self.http.post("/v2/video_generation", json={**body, **params})
+
+    def poll(self, job_id: str) -> httpx.Response:
+        return self.http.get(f"/v2/query/video_generation/{job_id}")
+
+    def status(self, job_id: str) -> str:
+        return self._V2_WORDS[self.poll(job_id).json()["task"]["status"]]
+
+    def video_url(self, job_id: str) -> str:
+        return str(self.poll(job_id).json()["task"]["content"]["url"])
+
+    def cancel(self, job_id: str) -> None:
+        assert self.http.delete(f"/v2/video_generation/{job_id}").status_code == 200
+
+    def health(self) -> httpx.Response:
+        return self.http.get("/v2/query/video_generation", params={"page_size": 1})
+
+
 DRIVERS: dict[str, type[Driver]] = {
     "runway": RunwayDriver,
     "luma": LumaDriver,
@@ -603,4 +771,7 @@ DRIVERS: dict[str, type[Driver]] = {
     "wan": WanDriver,
     "seedance": SeedanceDriver,
     "fal": FalGenericDriver,
+    "kling": KlingDriver,
+    "minimax": MiniMaxDriver,
+    "minimax-v2": MiniMaxV2Driver,
 }

@@ -43,7 +43,8 @@ def _port_base(ports_used: int) -> int:
 
 def test_names_and_key_shapes() -> None:
     assert SANDBOX_NAMES == (
-        "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance", "fal",
+        "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance", "fal", "kling",
+        "minimax",
     )  # fmt: skip
     assert DEFAULT_KEYS["svd"] is None
     assert re.fullmatch(r"key_[0-9a-f]{128}", DEFAULT_KEYS["runway"] or "")
@@ -56,6 +57,8 @@ def test_names_and_key_shapes() -> None:
         r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", DEFAULT_KEYS["seedance"] or ""
     )
     assert re.fullmatch(r"[0-9a-f-]{36}:[0-9a-f]{32}", DEFAULT_KEYS["fal"] or "")
+    assert re.fullmatch(r"[0-9a-f]{32}:[0-9a-f]{32}", DEFAULT_KEYS["kling"] or "")
+    assert re.fullmatch(r"sk-api-[0-9a-f]{64}", DEFAULT_KEYS["minimax"] or "")
 
 
 def test_base_urls(servers: dict[str, SandboxServer]) -> None:

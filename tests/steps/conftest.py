@@ -24,6 +24,10 @@ from videogen.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = ("svd", "runway", "pika", "luma")
+"""The backends the config names."""
+SANDBOXES = (*BACKENDS, "kling", "minimax")
+"""The sandboxes step tests run on (``backend_entry`` points a backend at its own, for the
+tests that configure one the sample config does not name)."""
 INSTANT = {"run_seconds": 0.0, "queue_seconds": 0.0}
 
 
@@ -38,7 +42,7 @@ def step_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRed
 
 @pytest.fixture(scope="session")
 def step_sandboxes() -> Iterator[dict[str, SandboxServer]]:
-    servers = start_sandboxes(list(BACKENDS))
+    servers = start_sandboxes(list(SANDBOXES))
     try:
         yield servers
     finally:
@@ -124,8 +128,19 @@ def clear(url: str) -> None:
     keys = list(client.scan_iter("vg:*", count=1000))
     if keys:
         client.delete(*keys)
-    client.delete("router", *[f"backend.{name}" for name in BACKENDS])
+    client.delete("router", *[f"backend.{name}" for name in SANDBOXES])
     client.close()
+
+
+def backend_entry(sandboxes: dict[str, SandboxServer], name: str) -> dict[str, Any]:
+    """Config keys that point backend ``name`` at its sandbox, polled fast."""
+    return {
+        "base_url": sandboxes[name].base_url,
+        "api_key": DEFAULT_KEYS.get(name) or "",
+        "poll_interval": 0.01,
+        "timeout": 20,
+        "request_timeout": 3,
+    }
 
 
 def step_config(sandboxes: dict[str, SandboxServer], output: Path) -> dict[str, Any]:
@@ -135,14 +150,8 @@ def step_config(sandboxes: dict[str, SandboxServer], output: Path) -> dict[str, 
     vg.update(output_dir=str(output), lease_ttl=30, retry_base_delay=0.05, circuit_cooldown=5)
     for name, entry in vg["backends"].items():
         if name not in sandboxes:
-            continue  # the sample's newer backends (wan, seedance...): disabled, no sandbox
-        entry.update(
-            base_url=sandboxes[name].base_url,
-            api_key=DEFAULT_KEYS.get(name) or "",
-            poll_interval=0.01,
-            timeout=20,
-            request_timeout=3,
-        )
+            continue  # a later backend without a sandbox here: disabled in the sample
+        entry.update(backend_entry(sandboxes, name))
     return raw
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from videogen.backends import kling, minimax
 from videogen.capabilities import (
     Capabilities,
     ImageInput,
@@ -125,3 +126,27 @@ def test_url_images_go_to_url_only_backends():
 )
 def test_cost_models(spec, duration, size, usd):
     assert spec.cost(duration, size) == pytest.approx(usd, abs=1e-3)
+
+
+def test_kling_offers_each_mode_its_model_has_at_its_price():
+    spec = kling.mode_spec("kling-v2-1-master", ("std", "pro"))  # 1080p only
+    assert set(spec.sizes) == {Size(1920, 1080), Size(1080, 1920), Size(1080, 1080)}
+    assert spec.cost(10.0, Size(1920, 1080)) == pytest.approx(2.8)
+    turbo = kling.mode_spec("kling-v2-5-turbo", ("std", "pro"))
+    assert turbo.sizes[0] == Size(1280, 720)  # the first mode, 16:9, is the default
+    assert turbo.cost(5.0, Size(720, 1280)) == pytest.approx(0.21)
+    assert turbo.cost(5.0, Size(1080, 1080)) == pytest.approx(0.35)
+    assert kling.size_labels("kling-v3", ("4k",))[Size(3840, 2160)] == ("16:9", "4k")
+
+
+def test_minimax_v1_keeps_a_long_clips_length_and_drops_to_768p():
+    spec = minimax.mode_spec("MiniMax-Hailuo-2.3")
+    scene = Scene(prompt="long", duration=10, resolution="1920x1080")
+    request = plan("minimax", Capabilities(text=spec, image=None, prompt_max_chars=2000), scene)
+    assert (request.duration, request.size) == (10.0, Size(1920, 1080))
+    fitted = minimax.fit_long_clip(request, spec)
+    assert (fitted.duration, fitted.size, fitted.estimated_cost_usd) == (10.0, Size(1366, 768), 0.5)
+    six = request.model_copy(update={"duration": 6.0})
+    assert minimax.fit_long_clip(six, spec) is six
+    h3 = minimax.mode_spec("MiniMax-H3")
+    assert Size(1440, 2560) in h3.sizes and h3.cost(10.0, Size(2560, 1440)) == pytest.approx(1.3)

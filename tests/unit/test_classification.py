@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from videogen.backends import luma, pika, replicate, runway, svd, veo
+from videogen.backends import kling, luma, minimax, pika, replicate, runway, svd, veo
 from videogen.errors import (
     Action,
     AmbiguousSubmitError,
@@ -22,7 +22,13 @@ from videogen.errors import (
     RejectedInputError,
 )
 from videogen.models import JobState
-from videogen.transport import classify_status, error_detail, status_error, transport_error
+from videogen.transport import (
+    answer_error,
+    classify_status,
+    error_detail,
+    status_error,
+    transport_error,
+)
 
 
 @pytest.mark.parametrize(
@@ -441,3 +447,194 @@ def test_replicate_success_without_output():
 )
 def test_replicate_failures(error, expected):
     assert replicate.failure_class(error) is expected
+
+
+# -- Kling and MiniMax: a vendor's own codes decide, whatever the HTTP status ----------------------
+@pytest.mark.parametrize(
+    ("body", "message", "code"),
+    [
+        ({"code": 1102, "message": "pack used up", "request_id": "r"}, "pack used up", "1102"),
+        ({"base_resp": {"status_code": 1004, "status_msg": "login fail"}}, "login fail", "1004"),
+    ],
+)
+def test_error_detail_reads_coded_bodies(body, message, code):
+    assert error_detail(_response(429, body)) == (message, code)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, 1302, RateLimitedError),  # too many requests
+        (429, 1303, RateLimitedError),  # too many tasks at once
+        (429, 1100, AuthError),  # the account is in trouble
+        (429, 1101, AuthError),  # arrears: a 429 that is a bill
+        (429, 1102, AuthError),  # resource pack used up
+        (429, 1304, AuthError),  # IP not allowed
+        (401, 1004, AuthError),
+        (403, 1103, AuthError),
+        (400, 1201, RejectedInputError),
+        (404, 1203, RejectedInputError),
+        (400, 1301, ContentPolicyError),
+        (500, 5000, BackendUnavailableError),
+        (504, 5002, BackendUnavailableError),
+        (429, 9999, RateLimitedError),  # an unknown code: the status decides
+    ],
+)
+def test_kling_codes_decide_over_the_status(status, code, expected):
+    body = {"code": code, "message": "m", "request_id": "r"}
+    error = status_error("kling", _response(status, body), codes=kling.CODES)
+    assert type(error) is expected
+    assert error.vendor_code == str(code) and error.status_code == status
+    assert f"(code {code})" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("1002", RateLimitedError),
+        ("1041", RateLimitedError),
+        ("2045", RateLimitedError),
+        ("1000", BackendUnavailableError),
+        ("1033", BackendUnavailableError),
+        ("1004", AuthError),
+        ("2049", AuthError),
+        ("1008", AuthError),  # insufficient balance
+        ("2056", AuthError),  # the plan's quota
+        ("1026", ContentPolicyError),
+        ("1027", ContentPolicyError),
+        ("2013", RejectedInputError),
+        ("4242", RejectedInputError),  # unknown: the request was refused
+    ],
+)
+def test_minimax_codes_inside_a_200(code, expected):
+    response = _response(200, {}, headers={"Retry-After": "3"})
+    error = answer_error("minimax", response, code, "m", minimax.CODES)
+    assert type(error) is expected
+    assert (error.status_code, error.retry_after, error.vendor_code) == (None, 3.0, code)
+
+
+def test_an_answer_error_scrubs_our_credentials():
+    error = answer_error(
+        "minimax",
+        _response(200, {}),
+        "1004",
+        "bad key sk-api-0123456789",
+        {},
+        secrets=("sk-api-0123456789",),
+    )
+    assert "sk-api" not in str(error) and "***" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "state", "extra"),
+    [
+        ({"task_status": "submitted"}, JobState.QUEUED, {}),
+        ({"task_status": "processing"}, JobState.RUNNING, {}),
+        (
+            {
+                "task_status": "succeed",
+                "final_unit_deduction": "2.5",
+                "task_result": {"videos": [{"id": "v", "url": "https://cdn/k.mp4"}]},
+            },
+            JobState.SUCCEEDED,
+            {"output_url": "https://cdn/k.mp4", "billed_units": 2.5},
+        ),
+        (
+            {"task_status": "failed", "task_status_msg": "Failure to pass the risk control system"},
+            JobState.FAILED,
+            {"failure_reason": "Failure to pass the risk control system", "billed_units": None},
+        ),
+    ],
+)
+def test_kling_task_states(data, state, extra):
+    status = kling.parse_task("kling", {"task_id": "t", **data})
+    assert status.state is state and status.vendor_state == data["task_status"]
+    for key, value in extra.items():
+        assert getattr(status, key) == value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"task_id": "t"},
+        {"task_id": "t", "task_status": "cancelled"},
+        {"task_id": "t", "task_status": "succeed", "task_result": {"videos": []}},
+        {"task_id": "t", "task_status": "succeed", "task_result": None},
+    ],
+)
+def test_kling_malformed_tasks(data):
+    with pytest.raises(MalformedResponseError):
+        kling.parse_task("kling", data)
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("Failure to pass the risk control system", ContentPolicyError),
+        ("content moderation review failed", ContentPolicyError),
+        ("Task failed due to an internal error", GenerationFailedError),
+        (None, GenerationFailedError),
+    ],
+)
+def test_kling_failure_reasons(reason, expected):
+    assert kling.failure_class(reason) is expected
+
+
+@pytest.mark.parametrize(
+    ("task", "state", "extra"),
+    [
+        ({"status": "queued"}, JobState.QUEUED, {}),
+        ({"status": "running"}, JobState.RUNNING, {}),
+        (
+            {"status": "succeeded", "content": {"url": "https://cdn/h3.mp4"}},
+            JobState.SUCCEEDED,
+            {"output_url": "https://cdn/h3.mp4"},
+        ),
+        (
+            {"status": "failed", "error": {"code": 1027, "message": "output new_sensitive"}},
+            JobState.FAILED,
+            {"failure_code": "1027", "failure_reason": "output new_sensitive"},
+        ),
+        ({"status": "cancelled"}, JobState.CANCELLED, {}),
+    ],
+)
+def test_minimax_v2_task_states(task, state, extra):
+    status = minimax.parse_v2_task("minimax", {"task": {"id": "t", **task}})
+    assert status.state is state
+    for key, value in extra.items():
+        assert getattr(status, key) == value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"task": {"id": "t", "status": "paused"}}, {"task": {"status": "succeeded"}}],
+)
+def test_minimax_v2_malformed_tasks(body):
+    with pytest.raises(MalformedResponseError):
+        minimax.parse_v2_task("minimax", body)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "expected"),
+    [
+        ("1026", None, ContentPolicyError),
+        ("1027", "output new_sensitive", ContentPolicyError),
+        (None, "input new_sensitive", ContentPolicyError),
+        ("1024", "internal error", GenerationFailedError),
+        (None, None, GenerationFailedError),
+    ],
+)
+def test_minimax_failures(code, reason, expected):
+    assert minimax.failure_class(code, reason) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ({"base_resp": {"status_code": 0, "status_msg": "success"}}, None),
+        ({"task_id": "1"}, None),
+        ({"base_resp": {"status_code": 1002, "status_msg": "rate limit"}}, ("1002", "rate limit")),
+    ],
+)
+def test_minimax_base_resp(body, found):
+    assert minimax.base_resp(body) == found

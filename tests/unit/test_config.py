@@ -122,7 +122,10 @@ def test_base_url_overrides_the_vendor_host():
 @pytest.mark.parametrize(
     ("mutate", "fragment"),
     [
-        (lambda d: d["video_generation"]["backends"].update(kling={}), "unknown backend 'kling'"),
+        (
+            lambda d: d["video_generation"]["backends"].update(nosuchvendor={}),
+            "unknown backend 'nosuchvendor'",
+        ),
         (
             lambda d: d["video_generation"]["backends"]["runway"].update(max_concurrent_tasks=0),
             "max_concurrent_tasks",
@@ -223,3 +226,61 @@ def test_no_config_file_means_the_original_four_backends(tmp_path, monkeypatch):
     settings = load_config(env={})
     assert settings.source == "<defaults>"
     assert settings.video_generation.enabled_backends() == ["svd", "runway", "pika", "luma"]
+
+
+def _kling(env, **values):
+    raw = {"video_generation": {"backends": {"kling": values}}}
+    return build_settings(raw, env=env).backend("kling")
+
+
+@pytest.mark.parametrize(
+    ("env", "key", "source"),
+    [
+        (
+            {"KLING_ACCESS_KEY": "ak123", "KLING_SECRET_KEY": "sk456"},
+            "ak123:sk456",
+            "env:KLING_ACCESS_KEY+KLING_SECRET_KEY",
+        ),
+        (
+            {"VIDEOGEN_KLING_API_KEY": "a:b", "KLING_ACCESS_KEY": "x", "KLING_SECRET_KEY": "y"},
+            "a:b",
+            "env:VIDEOGEN_KLING_API_KEY",
+        ),
+        ({"KLING_ACCESS_KEY": "ak123"}, None, "KLING_ACCESS_KEY with KLING_SECRET_KEY"),
+        ({"KLING_ACCESS_KEY": "ak123", "KLING_SECRET_KEY": "your_secret"}, None, "none of"),
+    ],
+)
+def test_kling_takes_its_key_as_two_variables(env, key, source):
+    kling = _kling(env)
+    assert (kling.api_key.get_secret_value() if kling.api_key else None) == key
+    assert source in kling.key_source
+    assert "sk456" not in kling.key_source
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"text_model": "kling-v1-5"}, "text_model 'kling-v1-5'"),  # image-to-video only
+        ({"image_model": "kling-v9"}, "kling-v9"),
+        ({"modes": ("4k",)}, "has none of the modes"),  # only kling-v3 makes 4k
+        ({"modes": ("8k",)}, "modes must be among"),
+        ({"text_model": None, "image_model": None}, "nothing to generate"),
+        ({"usd_per_unit": 0}, "usd_per_unit"),
+    ],
+)
+def test_kling_settings_are_checked(values, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        _kling({}, **values)
+
+
+def test_kling_4k_is_offered_with_kling_v3():
+    kling = _kling({}, text_model="kling-v3", image_model=None, modes=("std", "4k"))
+    assert kling.modes == ("std", "4k") and kling.image_model is None
+
+
+def test_a_kling_key_without_its_secret_counts_as_none_and_says_why():
+    kling = _kling({"VIDEOGEN_KLING_API_KEY": "only-the-access-key"})
+    assert kling.api_key is None and not kling.has_key
+    assert "ACCESS_KEY:SECRET_KEY" in kling.key_source
+    assert "VIDEOGEN_KLING_API_KEY" in kling.key_source
+    assert "only-the-access-key" not in kling.key_source

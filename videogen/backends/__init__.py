@@ -24,6 +24,8 @@ _REGISTRY: dict[str, str] = {
     "wan": "videogen.backends.wan:WanBackend",
     "seedance": "videogen.backends.seedance:SeedanceBackend",
     "fal": "videogen.backends.fal:FalBackend",
+    "kling": "videogen.backends.kling:KlingBackend",
+    "minimax": "videogen.backends.minimax:MiniMaxBackend",
 }
 
 

@@ -112,8 +112,9 @@ class Lookup(StrEnum):
     NONE = "none"
     """The vendor offers no way: the scene fails with the reason, never resubmitted."""
     CLIENT_ID = "client_id"
-    """We choose the job's id and send it with the create (ComfyUI's ``prompt_id``): look it
-    up by that id; a resubmit reuses it, so the vendor itself refuses a second job."""
+    """We choose the job's id and send it with the create (ComfyUI's ``prompt_id``, Kling's
+    ``external_task_id``): look it up by that id; a resubmit reuses it, so the vendor itself
+    refuses a second job."""
     LIST = "list"
     """The vendor lists recent jobs with their creation time and echoed request (Luma): match
     one created around the send time whose request is the one we sent."""
@@ -187,6 +188,12 @@ class BaseVideoBackend(ABC):
     @abstractmethod
     def cancel(self, job: VendorJob) -> None:
         """Ask the vendor to stop (or delete) the job."""
+
+    def cancellable(self, job: VendorJob) -> bool:
+        """Whether the vendor has a way to stop this job. Where it has none (Kling, MiniMax's
+        V1 API) a job given up on runs to its end: it is left as an orphan, which the sweep
+        asks about until it ends (its video may yet be the scene's; a failure is refunded)."""
+        return True
 
     @abstractmethod
     def probe(self) -> dict[str, Any]:
@@ -371,7 +378,10 @@ class BaseVideoBackend(ABC):
 
     def cancel_quietly(self, job: VendorJob) -> bool:
         """Cancel, best effort: the error that made us give up is the one worth reporting.
-        True when the vendor took the cancel (or the job was already gone)."""
+        True when the vendor took the cancel (or the job was already gone); False, without
+        asking, for a job the vendor cannot stop (:meth:`cancellable`)."""
+        if not self.cancellable(job):
+            return False
         try:
             self.cancel(job)
         except BackendError:

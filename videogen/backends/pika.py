@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..capabilities import Capabilities, ImageInput, ModeSpec
+from ..capabilities import Capabilities, ImageInput, ModeSpec, frame_size
 from ..config import BackendSettings
 from ..constants import FAL_QUEUE_URL
-from ..models import GenerationRequest, Mode, Size
+from ..models import GenerationRequest, Mode
 from .fal_queue import FalQueueBackend, app_path, failure_class
 
 __all__ = ["PikaBackend", "PikaSettings", "app_path", "failure_class", "frame_size"]
@@ -40,14 +40,7 @@ class PikaSettings(BackendSettings):
     """fal endpoint prefix; ``/text-to-video`` or ``/image-to-video`` is appended."""
 
 
-def frame_size(aspect: str, resolution: str) -> Size:
-    short = RESOLUTIONS[resolution]
-    w, h = ASPECT_SIZES[aspect]
-    long = int(round(short * max(w, h) / min(w, h) / 2) * 2)
-    return Size(long, short) if w >= h else Size(short, long)
-
-
-SIZE_LABELS = {frame_size(a, r): (a, r) for r in RESOLUTIONS for a in ASPECT_SIZES}
+SIZE_LABELS = {frame_size(a, px): (a, r) for r, px in RESOLUTIONS.items() for a in ASPECT_SIZES}
 
 
 class PikaBackend(FalQueueBackend):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 
 SANDBOX_NAMES: tuple[str, ...] = (
-    "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance", "fal",
+    "svd", "runway", "luma", "pika", "veo", "replicate", "wan", "seedance", "fal", "kling",
+    "minimax",
 )  # fmt: skip
 """Backend names, exactly as videogen's config names them; ``--port-base N`` gives the i-th
-one port N + i."""
+one port N + i (new ones go at the end, so the others keep their ports)."""
 
 # Fixed keys in each vendor's own key shape, so configs and validators treat them like real ones.
 DEFAULT_KEYS: dict[str, str | None] = {
@@ -33,4 +34,10 @@ DEFAULT_KEYS: dict[str, str | None] = {
     # fal again, for the generic fal backend (any endpoint on the same queue).
     "fal": "3b8f1c2e-6d4a-4f1b-9e7c-5a2d8c0b4e61:"
     + hashlib.md5(b"videogen sandbox fal generic").hexdigest(),
+    # Kling: "<access key>:<secret key>", each 32 characters; the secret signs the JWT.
+    "kling": hashlib.md5(b"videogen sandbox kling access").hexdigest()
+    + ":"
+    + hashlib.md5(b"videogen sandbox kling secret").hexdigest(),
+    # MiniMax: "sk-api-" + a long random tail.
+    "minimax": "sk-api-" + hashlib.sha256(b"videogen sandbox minimax").hexdigest(),
 }

@@ -52,6 +52,8 @@ _FAKE_VIDEO_PAGE = (
 )
 
 ErrorFactory = Callable[[int, str], Response]
+CodedErrorFactory = Callable[[int, str, str], Response]
+AuthCheck = Callable[[Request, SandboxState], str | None]
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,22 @@ class Vendor:
     ``""``: the bare key in :attr:`auth_header` (Google's ``x-goog-api-key``)."""
     auth_header: str = "authorization"
     """The header carrying the key."""
+    auth: AuthCheck | None = None
+    """A check of its own instead (Kling's signed token): why the request's credentials are
+    refused, or ``None`` when they are good."""
     precheck: Callable[[Request], Response | None] | None = None
     """An extra check after auth (Runway refuses requests without its version header)."""
+    coded_error: CodedErrorFactory | None = None
+    """Builds the error for a status, a message and one of the vendor's own codes, for a fault
+    that names one (:attr:`HttpFault.code`: Kling's 429 with 1102, a bill, not a rate limit)."""
+
+    @property
+    def checks_auth(self) -> bool:
+        return self.auth is not None or self.auth_scheme is not None
 
     def without_auth(self) -> Vendor:
         """The same vendor for its file host, which needs no key (like a pre-signed CDN URL)."""
-        return replace(self, auth_scheme=None, precheck=None)
+        return replace(self, auth_scheme=None, auth=None, precheck=None)
 
 
 @dataclass
@@ -125,9 +137,10 @@ def vendor_route(
         at = state.now()
         body, json_ok = await _read_json(request)
         call = Call(request=request, state=state, body=body, record_body=body)
-        auth_ok = _auth_ok(vendor, state, request)
+        problem = _auth_problem(vendor, state, request)
+        auth_ok = problem is None if vendor.checks_auth else None
         kind = op(call) if callable(op) else op
-        response = await _answer(vendor, call, kind, handler, auth_ok=auth_ok, json_ok=json_ok)
+        response = await _answer(vendor, call, kind, handler, auth=problem, json_ok=json_ok)
         state.record_request(
             at=at,
             method=request.method,
@@ -157,18 +170,23 @@ async def _read_json(request: Request) -> tuple[Any, bool]:
         return None, False
 
 
-def _auth_ok(vendor: Vendor, state: SandboxState, request: Request) -> bool | None:
+def _auth_problem(vendor: Vendor, state: SandboxState, request: Request) -> str | None:
+    """Why the request's credentials are refused; ``None``: accepted (or none are needed)."""
+    if vendor.auth is not None:
+        return vendor.auth(request, state)
     if vendor.auth_scheme is None:
         return None
     scheme = vendor.auth_scheme
     expected = (f"{scheme} {state.api_key}" if scheme else str(state.api_key)).encode()
-    return hmac.compare_digest(request.headers.get(vendor.auth_header, "").encode(), expected)
+    if hmac.compare_digest(request.headers.get(vendor.auth_header, "").encode(), expected):
+        return None
+    return "Invalid or missing API key."
 
 
 async def _answer(
-    vendor: Vendor, call: Call, op: str, handler: Handler, *, auth_ok: bool | None, json_ok: bool
+    vendor: Vendor, call: Call, op: str, handler: Handler, *, auth: str | None, json_ok: bool
 ) -> Response:
-    refusal = _refusal(vendor, call, op, auth_ok=auth_ok, json_ok=json_ok)
+    refusal = _refusal(vendor, call, op, auth=auth, json_ok=json_ok)
     if refusal is not None:
         return refusal
     response = await handler(call)
@@ -178,14 +196,15 @@ async def _answer(
 
 
 def _refusal(
-    vendor: Vendor, call: Call, op: str, *, auth_ok: bool | None, json_ok: bool
+    vendor: Vendor, call: Call, op: str, *, auth: str | None, json_ok: bool
 ) -> Response | None:
-    """The answer that pre-empts the handler, if any, in the order a real API applies them."""
+    """The answer that pre-empts the handler, if any, in the order a real API applies them
+    (``auth``: why the credentials are refused, if they are)."""
     state = call.state
     if state.knobs.outage:
         return vendor.error(503, _STATUS_MESSAGES[503])
-    if auth_ok is False:
-        return vendor.error(401, "Invalid or missing API key.")
+    if auth is not None:
+        return vendor.error(401, auth)
     if vendor.precheck is not None and (refused := vendor.precheck(call.request)) is not None:
         return refused
     fault = state.take_fault(op)
@@ -197,10 +216,13 @@ def _refusal(
 
 
 def _fault_response(vendor: Vendor, fault: HttpFault) -> Response:
-    """The vendor's error for an injected fault, with ``Retry-After`` in whole seconds if set."""
-    response = vendor.error(
-        fault.status, _STATUS_MESSAGES.get(fault.status, "Injected sandbox fault.")
-    )
+    """The vendor's error for an injected fault (with its own code, where the fault names one
+    and the vendor has codes), with ``Retry-After`` in whole seconds if set."""
+    message = _STATUS_MESSAGES.get(fault.status, "Injected sandbox fault.")
+    if fault.code is not None and vendor.coded_error is not None:
+        response = vendor.coded_error(fault.status, message, fault.code)
+    else:
+        response = vendor.error(fault.status, message)
     if fault.retry_after is not None:
         response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
     return response

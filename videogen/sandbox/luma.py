@@ -26,7 +26,7 @@ from videogen.sandbox.http import (
     json_error,
     vendor_route,
 )
-from videogen.sandbox.state import Job, JobSpec, Phase, SandboxState, is_policy_code
+from videogen.sandbox.state import Job, JobSpec, Phase, SandboxState, frame_size, is_policy_code
 
 PREFIX = "/dream-machine/v1"
 MODELS = ("ray-2", "ray-flash-2", "ray-1-6")
@@ -102,14 +102,6 @@ def _check_prompt(body: dict[str, Any]) -> str:
     return prompt
 
 
-def _size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
-    short = RESOLUTIONS[resolution]
-    across, down = (int(part) for part in aspect_ratio.split(":"))
-    if across >= down:
-        return round(short * across / down), short
-    return short, round(short * down / across)
-
-
 def _parse_create(body: Any, state: SandboxState) -> JobSpec:
     if not isinstance(body, dict):
         raise _Invalid("expected a JSON object")
@@ -128,7 +120,7 @@ def _parse_create(body: Any, state: SandboxState) -> JobSpec:
         "resolution": resolution,
         "aspect_ratio": aspect_ratio,
     }
-    width, height = _size(resolution, aspect_ratio)
+    width, height = frame_size(aspect_ratio, RESOLUTIONS[resolution])
     return JobSpec(
         model, prompt, dict(body), DURATIONS[duration], width, height, vendor={"request": request}
     )

@@ -16,7 +16,18 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from videogen.sandbox import comfyui, fal, luma, replicate, runway, seedance, veo, wan
+from videogen.sandbox import (
+    comfyui,
+    fal,
+    kling,
+    luma,
+    minimax,
+    replicate,
+    runway,
+    seedance,
+    veo,
+    wan,
+)  # fmt: skip
 from videogen.sandbox.defaults import DEFAULT_KEYS, SANDBOX_NAMES
 from videogen.sandbox.state import Knobs, SandboxState
 
@@ -41,6 +52,8 @@ _KINDS = {
     "wan": _Kind(wan.create_app, wan.PREFIX, Knobs()),
     "seedance": _Kind(seedance.create_app, seedance.PREFIX, Knobs()),
     "fal": _Kind(fal.create_app, "", Knobs()),
+    "kling": _Kind(kling.create_app, "", Knobs()),
+    "minimax": _Kind(minimax.create_app, "", Knobs()),
 }
 
 

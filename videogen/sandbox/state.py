@@ -58,6 +58,10 @@ class HttpFault(BaseModel):
     """The kind of request it applies to; ``any`` matches every vendor request."""
     retry_after: float | None = None
     """Sent as a ``Retry-After`` header, in whole seconds (rounded up)."""
+    code: str | None = None
+    """The vendor's own error code to answer with, for vendors that have codes (Kling's
+    ``1102``: a 429 that is a bill, not a rate limit; MiniMax's ``1008``); ``None``: the
+    vendor's usual code for the status."""
 
 
 class Knobs(BaseModel):
@@ -198,6 +202,15 @@ class JobSpec:
     vendor: dict[str, Any] = field(default_factory=dict)
 
 
+def frame_size(aspect: str, short: int) -> tuple[int, int]:
+    """Width and height of a ``W:H`` frame whose short side is ``short`` (how the vendors that
+    take a ratio and a resolution size their output)."""
+    across, down = (int(part) for part in aspect.split(":"))
+    if across >= down:
+        return round(short * across / down), short
+    return short, round(short * down / across)
+
+
 def _sanitize(value: Any) -> Any:
     """Copy a JSON value, cutting data URIs and long base64 strings for the records."""
     if isinstance(value, dict):
@@ -214,7 +227,7 @@ class SandboxState:
     """Jobs, knobs and records of one sandbox, safe to share between threads.
 
     Args:
-        name: The backend name (``svd``, ``runway``, ``luma``, ``pika``).
+        name: The backend name (``svd``, ``runway``, ``luma``, ``pika``, ``kling``...).
         api_key: The key the sandbox expects; ``None`` for vendors without auth.
         default_knobs: Knobs :meth:`reset` returns to (ComfyUI runs one prompt at a time).
         clock: Monotonic seconds; injectable so the scheduler can be tested without sleeping.
