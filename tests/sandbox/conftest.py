@@ -119,6 +119,7 @@ def seedance(servers: dict[str, SandboxServer]) -> Iterator[SeedanceDriver]:
     yield from _driver(servers, SeedanceDriver)
 
 
+@pytest.fixture
 def kling(servers: dict[str, SandboxServer]) -> Iterator[KlingDriver]:
     yield from _driver(servers, KlingDriver)
 
