@@ -154,6 +154,30 @@ def status_error(
     )
 
 
+def send_coded(
+    client: httpx.Client,
+    backend: str,
+    method: str,
+    url: str,
+    *,
+    codes: Codes,
+    refusal: Callable[[dict[str, Any]], tuple[str, str] | None],
+    creates_job: bool = False,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """One request to a vendor that speaks in codes (Kling, MiniMax): the answer's JSON object.
+    An HTTP error is classed by ``codes``; so is a successful answer in which ``refusal`` finds
+    a code and its message (it says the request was refused all the same)."""
+    response = send(client, backend, method, url, creates_job=creates_job, codes=codes, **kwargs)
+    body = json_object(backend, response, creates_job=creates_job)
+    refused = refusal(body)
+    if refused is not None:
+        code, message = refused
+        secrets = credentials(kwargs.get("headers"))
+        raise answer_error(backend, response, code, message, codes, secrets=secrets)
+    return body
+
+
 def answer_error(
     backend: str,
     response: httpx.Response,

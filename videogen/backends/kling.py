@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..media import load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
-from ..transport import Codes, answer_error, credentials, field, json_object, send
+from ..transport import Codes, field, send_coded
 from .base import BaseVideoBackend, Lookup
 
 
@@ -255,6 +255,12 @@ def parse_task(backend: str, data: dict[str, Any]) -> JobStatus:
     )
 
 
+def refusal(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The code and message of an answer whose ``code`` is not 0 (a refusal)."""
+    code = body.get("code")
+    return None if code in (None, 0, "0") else (str(code), str(body.get("message") or ""))
+
+
 def _not_found(error: BackendError) -> bool:
     return error.status_code == 404 or error.vendor_code == NOT_FOUND
 
@@ -286,23 +292,14 @@ class KlingBackend(BaseVideoBackend):
         access, secret = split_key(self.api_key())
         return jwt_token(access, secret, time.time())  # JWT times are wall-clock times
 
-    def _call(
-        self, method: str, path: str, *, creates_job: bool = False, **kwargs: Any
-    ) -> dict[str, Any]:
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One request; an answer whose ``code`` is not 0 is raised as the error it names."""
         headers = {"Authorization": f"Bearer {self._token()}", "Accept": "application/json"}
         url = self.base_url + path
-        response = send(
+        return send_coded(
             self._client, self.name, method, url,
-            headers=headers, creates_job=creates_job, codes=CODES, **kwargs,
+            codes=CODES, refusal=refusal, headers=headers, **kwargs,
         )  # fmt: skip
-        body = json_object(self.name, response, creates_job=creates_job)
-        code = body.get("code")
-        if code not in (None, 0, "0"):
-            message = str(body.get("message") or "")
-            secrets = credentials(headers)
-            raise answer_error(self.name, response, str(code), message, CODES, secrets=secrets)
-        return body
 
     def payload(self, request: GenerationRequest, key: str | None = None) -> dict[str, Any]:
         """The create body (``duration`` a string of whole seconds; no seed exists)."""

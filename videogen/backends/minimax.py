@@ -44,7 +44,7 @@ from ..errors import (
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Scene, Size, VendorJob
-from ..transport import Codes, answer_error, credentials, field, json_object, send
+from ..transport import Codes, field, send_coded
 from .base import BaseVideoBackend, Lookup, tolerate
 
 BOTH = frozenset(Mode)
@@ -275,25 +275,21 @@ class MiniMaxBackend(BaseVideoBackend):
         method: str,
         path: str,
         *,
-        creates_job: bool = False,
         answered: Callable[[dict[str, Any]], bool] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One request; a non-zero ``base_resp`` is raised as the error its code names,
         unless ``answered`` says the body is an answer all the same (a failed task)."""
+
+        def refusal(body: dict[str, Any]) -> tuple[str, str] | None:
+            return None if answered is not None and answered(body) else base_resp(body)
+
         headers = {"Authorization": f"Bearer {self.api_key()}", "Accept": "application/json"}
         url = self.base_url + path
-        response = send(
+        return send_coded(
             self._client, self.name, method, url,
-            headers=headers, creates_job=creates_job, codes=CODES, **kwargs,
+            codes=CODES, refusal=refusal, headers=headers, **kwargs,
         )  # fmt: skip
-        body = json_object(self.name, response, creates_job=creates_job)
-        refused = base_resp(body)
-        if refused is not None and not (answered is not None and answered(body)):
-            code, message = refused
-            secrets = credentials(headers)
-            raise answer_error(self.name, response, code, message, CODES, secrets=secrets)
-        return body
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
         """The create body of the request's API (``duration`` an int; V1 has no ratio)."""
