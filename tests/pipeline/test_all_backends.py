@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 
 from tests.helpers import png_bytes, wait_until
+from videogen.backends import backend_class
+from videogen.backends.base import Lookup
 from videogen.sandbox import SANDBOX_NAMES
 
 from .conftest import jobs_of
@@ -76,8 +78,15 @@ def test_failover_across_the_new_backends_and_a_killed_worker_lose_nothing(make_
     stack.kill(worker)  # mid-batch: its scenes' leases lapse, and they resume
     stack.spawn(f"{GROUP}-again", "worker", GROUP)
     results, states, duplicates = check_batch(stack, sandboxes, job_id, "over", count)
-    assert states == {"succeeded": count}, [r["error"] for r in results if r["error"]]
     assert duplicates == 0
+    # A worker killed while its create request was out leaves the scene ambiguous: a backend
+    # that can look the job up resumes it, one that cannot fails it rather than pay twice.
+    ambiguous = [r for r in results if not r["success"]]
+    assert all("not resubmitted" in r["error"] for r in ambiguous), ambiguous
+    assert all(backend_class(r["error"].split(":")[0]).lookup is Lookup.NONE for r in ambiguous), (
+        ambiguous
+    )
+    assert states["succeeded"] == count - len(ambiguous) and len(ambiguous) <= 2, states
     failed = {
         name: [j["prompt"] for j in jobs_of(sandboxes[name]) if j["state"] == "failed"]
         for name in failing

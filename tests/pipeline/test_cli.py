@@ -175,7 +175,8 @@ def test_submit_wait_into_a_pipe_prints_plain_progress_with_an_eta(make_stack, s
 
     summaries = [line for line in lines[1:] if line.startswith(f"job {job_id}: ")]
     assert re.fullmatch(
-        rf"job {job_id}: 0/9 done, \d running, \d waiting; backlog \d+; ETA in [\w ]+ {CLOCK}",
+        rf"job {job_id}: 0/9 done, \d running, \d waiting; backlog \d+; "
+        rf"ETA (in [\w ]+|now) {CLOCK}",  # "now": the learned jobs are short, the box slow
         summaries[0],
     ), summaries[0]
     assert re.fullmatch(rf"job {job_id}: 9/9 done \(9 succeeded\); finished .+", summaries[-1])
