@@ -304,6 +304,9 @@ class VeoBackend(BaseVideoBackend):
         data = inline_video(self.name, body, self.settings.max_download_bytes)
         return write_video(self.name, data, dest)
 
+    def cancellable(self, job: VendorJob) -> bool:
+        return False  # a job given up on runs to its end: an orphan the sweep asks about
+
     def cancel(self, job: VendorJob) -> None:
         """Veo has no cancel (google-genai exposes none; vendor-apis-2.md §1.5)."""
         raise BackendError(
