@@ -139,11 +139,11 @@ class VideoGenerator:
             for record, eta in zip(records, forecast.etas(self.pipeline, records), strict=True)
         ]
 
-    def job_forecast(self, job_id: str) -> dict[str, Any]:
+    def job_forecast(self, job_id: str, records: list[SceneRecord] | None = None) -> dict[str, Any]:
         """A job's progress and expected completion: counts by state, the backlog's length,
         and each scene's state, backend, error, place and expected start and finish (Unix
-        times)."""
-        records = self.records(job_id)
+        times). ``records``: the job's, when the caller has read them already."""
+        records = self.records(job_id) if records is None else records
         etas = forecast.etas(self.pipeline, records)
         job = self.store.job(job_id) or {}
         return {

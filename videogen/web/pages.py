@@ -141,11 +141,14 @@ def jobs_page(request: Request) -> HTMLResponse:
 
 def _job(request: Request, job_id: str) -> dict[str, Any]:
     generator = _generator(request)
-    summary = generator.job_forecast(job_id)
-    if not summary["scenes"] and generator.store.job(job_id) is None:
+    records = generator.records(job_id)
+    if not records and generator.store.job(job_id) is None:
         raise UnknownJobError(job_id)
-    status = {s["id"]: s for s in generator.job_status(job_id)}
-    scenes = [{**status[s["id"]], **s} for s in summary["scenes"]]
+    summary = generator.job_forecast(job_id, records)  # the records read once per refresh
+    scenes = [
+        {**record.as_dict(), **eta, "attempts": generator.store.attempts(record.id)}
+        for record, eta in zip(records, summary["scenes"], strict=True)
+    ]
     return {"job": summary, "scenes": scenes, "live": LIVE, "page": "jobs"}
 
 
