@@ -7,6 +7,7 @@ import time
 
 import psutil
 
+from tests.helpers import wait_until
 from videogen.children import alive as _alive
 from videogen.children import identity as _identity
 from videogen.children import stop_leftovers as _stop_leftovers
@@ -22,6 +23,8 @@ def test_a_leftover_that_turns_zombie_counts_as_stopped_at_once():
     try:
         assert holder.stdout is not None
         identity = _identity(int(holder.stdout.readline()))
+        # Until bash has become `sleep`, bash itself would reap the child it is killed.
+        wait_until(lambda: psutil.Process(holder.pid).cmdline() == ["sleep", "60"], 10)
         assert _alive(identity)
         started = time.monotonic()
         assert _stop_leftovers({"worker-runway": identity}) == 1
