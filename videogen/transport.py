@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -26,6 +26,8 @@ from .errors import (
     RejectedInputError,
 )
 from .retry import parse_retry_after
+
+T = TypeVar("T")
 
 POLICY_CODES = frozenset(
     {
@@ -305,6 +307,18 @@ def json_object(
     if not isinstance(body, dict):
         raise _malformed(backend, f"answer to {where} is not an object", creates_job)
     return body
+
+
+def mapped_state(
+    backend: str, body: dict[str, Any], key: str, states: Mapping[str, T], what: str
+) -> tuple[str, T]:
+    """The vendor's word at ``body[key]`` and ours for it (``states``), or
+    :class:`MalformedResponseError` naming the unknown ``what`` (``task status``...)."""
+    word = field(backend, body, key)
+    state = states.get(word)
+    if state is None:
+        raise MalformedResponseError(backend, f"unknown {what} {word!r}")
+    return word, state
 
 
 def field(

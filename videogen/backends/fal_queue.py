@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, VendorJob
-from ..transport import POLICY_CODES, field, json_object, send
+from ..transport import POLICY_CODES, field, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, tolerate
 
 STATES = {
@@ -112,10 +112,7 @@ class FalQueueBackend(BaseVideoBackend):
 
     def poll(self, job: VendorJob) -> JobStatus:
         answer = json_object(self.name, self._send("GET", self._url(job, "status_url")))
-        vendor_state = field(self.name, answer, "status")
-        state = STATES.get(vendor_state)
-        if state is None:
-            raise MalformedResponseError(self.name, f"unknown queue status {vendor_state!r}")
+        vendor_state, state = mapped_state(self.name, answer, "status", STATES, "queue status")
         if answer.get("error"):
             return self._failed(vendor_state, 500, answer.get("error_type"), str(answer["error"]))
         if state is JobState.SUCCEEDED:

@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..media import load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
-from ..transport import Codes, field, send_coded
+from ..transport import Codes, field, mapped_state, send_coded
 from .base import BaseVideoBackend, Lookup
 
 
@@ -236,10 +236,7 @@ def _units(value: Any) -> float | None:
 
 def parse_task(backend: str, data: dict[str, Any]) -> JobStatus:
     """A task object (the ``data`` of a query answer) → :class:`JobStatus`."""
-    vendor_state = field(backend, data, "task_status")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown task status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, data, "task_status", STATES, "task status")
     url = None
     if state is JobState.SUCCEEDED:
         videos = (data.get("task_result") or {}).get("videos")

@@ -26,7 +26,7 @@ from ..errors import (
     RejectedInputError,
 )
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
-from ..transport import field, json_object, send
+from ..transport import field, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, tolerate
 from .options import all_among, one_of
 
@@ -113,10 +113,7 @@ def failure_class(reason: str | None) -> type[BackendError]:
 
 def parse_generation(backend: str, body: dict[str, Any]) -> JobStatus:
     """A Generation object → :class:`JobStatus`."""
-    vendor_state = field(backend, body, "state")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown generation state {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, body, "state", STATES, "generation state")
     assets = body.get("assets") or {}
     video = assets.get("video") if isinstance(assets, dict) else None
     if state is JobState.SUCCEEDED and not isinstance(video, str):

@@ -38,13 +38,12 @@ from ..errors import (
     BackendUnavailableError,
     ContentPolicyError,
     GenerationFailedError,
-    MalformedResponseError,
     RateLimitedError,
     RejectedInputError,
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Scene, Size, VendorJob
-from ..transport import Codes, field, send_coded
+from ..transport import Codes, field, mapped_state, send_coded
 from .base import BaseVideoBackend, Lookup, tolerate
 
 BOTH = frozenset(Mode)
@@ -208,10 +207,7 @@ def failure_class(code: str | None, reason: str | None) -> type[BackendError]:
 def parse_v2_task(backend: str, body: dict[str, Any]) -> JobStatus:
     """A ``GET /v2/query/video_generation/{id}`` body → :class:`JobStatus`."""
     task = field(backend, body, "task", dict)
-    vendor_state = field(backend, task, "status")
-    state = V2_STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown task status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, task, "status", V2_STATES, "task status")
     url = None
     if state is JobState.SUCCEEDED:
         url = field(backend, task.get("content") or {}, "url")
@@ -329,10 +325,7 @@ class MiniMaxBackend(BaseVideoBackend):
         body = self._call(
             "GET", "/v1/query/video_generation", params=params, answered=_has_v1_status
         )
-        vendor_state = field(self.name, body, "status")
-        state = V1_STATES.get(vendor_state)
-        if state is None:
-            raise MalformedResponseError(self.name, f"unknown task status {vendor_state!r}")
+        vendor_state, state = mapped_state(self.name, body, "status", V1_STATES, "task status")
         if state is JobState.SUCCEEDED:
             return self._retrieve(body)
         if state is JobState.FAILED:

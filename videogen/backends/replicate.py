@@ -22,7 +22,7 @@ from ..constants import REPLICATE_BASE_URL
 from ..errors import BackendError, ContentPolicyError, GenerationFailedError, MalformedResponseError
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob, parse_ratio
-from ..transport import field, json_object, send
+from ..transport import field, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, tolerate
 from .options import all_among
 
@@ -162,10 +162,7 @@ def output_url(output: Any) -> str | None:
 def parse_prediction(backend: str, body: dict[str, Any]) -> JobStatus:
     """A Prediction object → :class:`JobStatus`; a success whose output is gone (the hour
     passed) is a failure that says so."""
-    vendor_state = field(backend, body, "status")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown prediction status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, body, "status", STATES, "prediction status")
     if state is not JobState.SUCCEEDED:
         error = body.get("error")
         return JobStatus(

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
-from ..transport import field, json_object, send
+from ..transport import field, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, tolerate
 from .options import one_of
 
@@ -122,10 +122,7 @@ def failure_class(code: str | None) -> type[BackendError]:
 
 def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
     """A ``GET /v1/tasks/{id}`` body → :class:`JobStatus`."""
-    vendor_state = field(backend, body, "status")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown task status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, body, "status", STATES, "task status")
     output = body.get("output") or []
     if state is JobState.SUCCEEDED and not (isinstance(output, list) and output):
         raise MalformedResponseError(backend, "SUCCEEDED task has no output URL")

@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..media import data_uri, load_image
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
-from ..transport import field, is_policy_code, json_object, send
+from ..transport import field, is_policy_code, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, refused_unless_ended
 from .options import all_among, one_of
 
@@ -146,10 +146,7 @@ def failure_class(code: str | None) -> type[BackendError]:
 
 def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
     """A ``GET /contents/generations/tasks/{id}`` body → :class:`JobStatus`."""
-    vendor_state = field(backend, body, "status")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown task status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, body, "status", STATES, "task status")
     content = body.get("content") or {}
     video = content.get("video_url") if isinstance(content, dict) else None
     if state is JobState.SUCCEEDED and not isinstance(video, str):

@@ -25,7 +25,7 @@ from ..errors import (
     MalformedResponseError,
 )
 from ..models import GenerationRequest, JobState, JobStatus, Mode, Size, VendorJob
-from ..transport import field, is_policy_code, json_object, send
+from ..transport import field, is_policy_code, json_object, mapped_state, send
 from .base import BaseVideoBackend, Lookup, refused_unless_ended
 from .options import all_among, one_of
 
@@ -152,10 +152,7 @@ def parse_task(backend: str, body: dict[str, Any]) -> JobStatus:
     output = body.get("output")
     if not isinstance(output, dict):
         raise MalformedResponseError(backend, "task answer has no output")
-    vendor_state = field(backend, output, "task_status")
-    state = STATES.get(vendor_state)
-    if state is None:
-        raise MalformedResponseError(backend, f"unknown task status {vendor_state!r}")
+    vendor_state, state = mapped_state(backend, output, "task_status", STATES, "task status")
     video = output.get("video_url")
     if state is JobState.SUCCEEDED and not isinstance(video, str):
         raise MalformedResponseError(backend, "SUCCEEDED task has no output.video_url")
