@@ -9,11 +9,12 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import av
 import httpx
 import pytest
 
 from videogen.errors import InvalidOutputError, RejectedInputError
-from videogen.media import check_output_url, download_video
+from videogen.media import check_output_url, download_video, probe_video
 from videogen.sandbox.mp4 import make_test_pattern_mp4
 from videogen.transport import send
 
@@ -104,6 +105,45 @@ def test_streamed_body_over_the_cap_is_cut_off(host, tmp_path):
     with pytest.raises(InvalidOutputError, match="cap"):
         fetch(host, "/ok.mp4", tmp_path, max_bytes=len(VIDEO) // 2)
     assert list(tmp_path.iterdir()) == []
+
+
+def _faststart(video: bytes, tmp_path) -> bytes:
+    """``video`` remuxed with its index before its frames (as vendors' CDNs serve it): a cut
+    leaves a file that still opens, and lists frames it no longer has."""
+    src, dst = tmp_path / "src.mp4", tmp_path / "fast.mp4"
+    src.write_bytes(video)
+    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst.read_bytes()
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_a_video_cut_short_is_refused_though_it_opens(tmp_path, keep):
+    whole = _faststart(make_test_pattern_mp4(2.0, 320, 180, 12), tmp_path)
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(whole)
+    assert probe_video("vendor", path).frames == 24
+    path.write_bytes(whole[: int(len(whole) * keep)])
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 24  # it still opens, listing 24 frames
+    with pytest.raises(InvalidOutputError, match="cut short"):
+        probe_video("vendor", path)
+
+
+def test_a_first_frame_that_does_not_decode_is_refused(tmp_path):
+    whole = bytearray(_faststart(VIDEO, tmp_path))
+    with av.open(str(tmp_path / "fast.mp4")) as container:
+        first = next(container.demux(container.streams.video[0]))
+        start, size = first.pos, first.size
+    whole[start : start + size] = bytes(size)  # the key frame's bytes zeroed
+    path = tmp_path / "garbled.mp4"
+    path.write_bytes(bytes(whole))
+    with pytest.raises(InvalidOutputError, match="first frame does not decode|does not open"):
+        probe_video("vendor", path)
 
 
 @pytest.mark.parametrize(
