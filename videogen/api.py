@@ -107,8 +107,7 @@ class VideoGenerator:
             [s.model_dump(exclude_none=True) if isinstance(s, Scene) else s for s in scenes],
             base_dir=base_dir,
         )
-        self.store.ping()
-        stack = self.stack()
+        stack = self.store.checked(self.stack)  # the one read also tells that Redis answers
         caps = stack.capabilities() if stack else None
         return self.pipeline.submit(parsed, caps, priority, options)
 

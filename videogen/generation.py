@@ -128,6 +128,8 @@ class Run:
     last_status: JobStatus | None = None
     handed_over: bool = False
     """The slot went back when the vendor job ended and a router was asked to fill it."""
+    handed_at: float | None = None
+    """When it went back: the slot's time ends there (what the scheduler learns)."""
     unknown_since: float | None = None
     """When the vendor stopped answering about the job (``None``: it answers)."""
     price: float | None = None
@@ -183,7 +185,7 @@ class Run:
 
     def release(self) -> None:
         if not self.released:
-            self.freed = self.ctx.store.release_lease(self.name, self.record.id, self.token)
+            self.freed = self.ctx.store.release_lease(self.name, self.record.id, self.token).freed
 
     def cost(self) -> float:
         """What this try is billed: the vendor's figure, else the price of what was asked
@@ -303,10 +305,13 @@ class Run:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the
         scene stays this run's: its token still guards every move) and a router is asked to
         fill it, so the next scene's vendor job is created while this one downloads (on the
-        worker's spare thread). Asking costs one SET and at most one message, off the path."""
-        if self.ctx.store.release_lease(self.name, self.record.id, self.token):
-            self.handed_over = True
-            self.ctx.ask_dispatch()
+        worker's spare thread). Asking costs one SET and at most one message, and is skipped
+        when nothing waits (a scene submitted later asks for its own step)."""
+        released = self.ctx.store.release_lease(self.name, self.record.id, self.token)
+        if released.freed:
+            self.handed_over, self.handed_at = True, self.ctx.clock()
+            if released.waiting:
+                self.ctx.ask_dispatch()
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(
@@ -333,8 +338,9 @@ class Run:
         dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
         reuse.keep(self.ctx, record, result, self.price, request.model)
         self.ctx.store.count_success(self.name, seconds)
-        if self.created:
-            self.ctx.store.add_job_time(self.name, record.spec.duration, seconds)
+        if self.created:  # the slot's time, taken to given back: what a slot can do
+            held = (self.handed_at or clock()) - (record.started_at or clock())
+            self.ctx.store.add_job_time(self.name, record.spec.duration, held)
         self.ctx.circuit_success(self.name)
         log.info("scene %s succeeded on %s: %s", record.id, self.name, dest)
 

@@ -20,7 +20,8 @@ KEEP = 60
 @dataclass(frozen=True)
 class JobTimes:
     """Each backend's job time, learned from its own finished jobs (seconds from taking the
-    slot to a stored file), seeded from its ``expected_seconds`` until it has data."""
+    slot to giving it back: the vendor job's end, the download being done on a spare thread),
+    seeded from its ``expected_seconds`` until it has data."""
 
     samples: Mapping[str, Sequence[tuple[float, float]]]
     """Backend -> ``(duration, seconds)`` of its latest finished jobs, newest first."""

@@ -119,9 +119,14 @@ ours and still there (a reaped lease is not brought back: its slot may be someon
 RELEASE = """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if redis.call('ZCARD', ARGV[3] .. name) > 0 then return 2 end
+end
 return 1
 """
-"""KEYS: scene hash, lease zset. ARGV: scene id, token. Give our slot back, if ours."""
+"""KEYS: scene hash, lease zset, backlog class set. ARGV: scene id, token, backlog class
+key prefix. Give our slot back, if ours: 0 it was not, 1 given back and the backlog is empty,
+2 given back and scenes wait (a dispatch step has work)."""
 
 REAP = (
     _NOW_MS

@@ -132,7 +132,7 @@ class PipelineCollector(Collector):
         )
         learned = GaugeMetricFamily(
             "videogen_learned_job_seconds",
-            f"Learned job time of a {DEFAULT_DURATION:g} s scene, slot taken to file stored "
+            f"Learned job time of a {DEFAULT_DURATION:g} s scene, slot taken to slot given back "
             "(the backend's expected_seconds until it has finished jobs)",
             labels=["backend"],
         )

@@ -20,7 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import redis
 
@@ -46,6 +46,14 @@ from .states import Event
 from .webhook_store import WebhookStore
 
 Started = Literal["started", "gone", "busy", "full"]
+T = TypeVar("T")
+
+
+class Released(NamedTuple):
+    freed: bool
+    """The token held the slot, and it is free now."""
+    waiting: bool
+    """Scenes wait in the backlog (a dispatch step would have work)."""
 
 
 class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore):
@@ -90,8 +98,13 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         return cls(connect(url, patient=patient), clock, replica_wait=replica_wait)
 
     def ping(self) -> None:
+        self.checked(self.r.ping)
+
+    @staticmethod
+    def checked(read: Callable[[], T]) -> T:
+        """``read()``; a Redis that cannot be reached raises :class:`StoreUnavailableError`."""
         try:
-            self.r.ping()
+            return read()
         except redis.RedisError as error:
             raise StoreUnavailableError(f"cannot reach Redis: {type(error).__name__}") from None
 
@@ -291,9 +304,11 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         keys_ = [keys.scene(scene_id), keys.lease(backend)]
         return bool(self._renew(keys=keys_, args=[scene_id, token, int(ttl * 1000)]))
 
-    def release_lease(self, backend: str, scene_id: str, token: str) -> bool:
-        keys_ = [keys.scene(scene_id), keys.lease(backend)]
-        return bool(self._release(keys=keys_, args=[scene_id, token]))
+    def release_lease(self, backend: str, scene_id: str, token: str) -> Released:
+        """Give the scene's slot back if ``token`` holds it; says whether scenes wait."""
+        keys_ = [keys.scene(scene_id), keys.lease(backend), keys.BACKLOG]
+        found = int(self._release(keys=keys_, args=[scene_id, token, keys.backlog("")]))
+        return Released(freed=found > 0, waiting=found == 2)
 
     def reap_leases(self, backend: str) -> list[str]:
         """Remove expired leases (their workers died) and return their scene ids; each keeps
