@@ -34,6 +34,9 @@ MIN_PRIORITY, MAX_PRIORITY = -100, 100
 _ROUND_BITS, _SEQ_BITS = 31, 14
 _BAND = 1 << (_ROUND_BITS + _SEQ_BITS)
 _ROUND = 1 << _SEQ_BITS
+SPARE_JOBS = 2
+"""Jobs of room a dearer backend keeps before a deadline when it puts off the scenes the
+cheapest plan gives it (``cheapest``): learned job times are medians, and a pass may come late."""
 
 
 def check_priority(priority: int) -> int:
@@ -347,10 +350,10 @@ def _cheapest(
     price = state.prices or (lambda backend, cls: 0.0)
     cost = {b: price(b, c) for b in state.usable(c)}
     shares = state.cheap_plan(c, deadline_at) if deadline_at is not None else None
-    if shares is not None:  # the deadline can be met: follow the cheapest plan that meets it
+    if shares is not None and deadline_at is not None:  # it can be met: follow that plan
         mine = shares.get(c.name, {})
         planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
-        if not planned:
+        if not planned or _puts_off(state, c, planned[0], shares, deadline_at, cost):
             return None
         return planned[0], f"${cost[planned[0]]:.3f}: the cheapest plan that meets the deadline"
     for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
@@ -369,6 +372,26 @@ def _cheapest(
             f"{late_by:.0f} s after the deadline"
         )
     return None
+
+
+def _puts_off(
+    state: _Pass,
+    c: ScClass,
+    backend: str,
+    shares: dict[str, dict[str, float]],
+    deadline_at: float,
+    cost: dict[str, float],
+) -> bool:
+    """Whether a backend dearer than the cheapest for this class waits before taking the
+    scenes the plan gives it: it takes them as late as it can and still finish them, with
+    :data:`SPARE_JOBS` to spare, by the deadline. Until then the cheaper backends may do more
+    than the plan counted on (each pass plans again, over what is left), and money spent on a
+    scene cannot be taken back."""
+    if cost[backend] <= min(cost.values()):
+        return False
+    share = sum(by_backend.get(backend, 0.0) for by_backend in shares.values())
+    jobs = math.ceil(share / max(1, state.views[backend].capacity)) + SPARE_JOBS
+    return state.now + jobs * state.times.seconds(backend, c.duration) < deadline_at
 
 
 def _cheaper_than(price: Prices, backend: str, c: ScClass) -> Callable[[str, ScClass], bool]:

@@ -124,9 +124,22 @@ def test_cheapest_spills_over_only_when_waiting_would_miss_the_deadline():
 
 def test_with_a_deadline_that_can_be_met_cheapest_follows_the_cheapest_plan():
     # scenes of 10 s; by t+45 s each slot can finish 4 whole jobs: 8 on the cheap backend
-    assert cheapest(deadline_at=1045.0, count=9) == ["cheap", "cheap", "dear"]  # 1 goes dear
-    assert cheapest(deadline_at=1045.0, count=12) == ["cheap", "cheap", "dear", "dear"]
     assert cheapest(deadline_at=1045.0, count=8) == ["cheap", "cheap"]  # all fit on cheap
+    # the dear backend's share (1 and 4 scenes: 1 and 2 jobs a slot, + 2 spare, of 10 s)
+    # can wait: it ends in time if started by t+15 or t+5 s
+    assert cheapest(deadline_at=1045.0, count=9) == ["cheap", "cheap"]
+    assert cheapest(deadline_at=1045.0, count=12) == ["cheap", "cheap"]
+    # with less time the dear one starts now: 6 of 12 on cheap (3 a slot by t+35 s)
+    assert cheapest(deadline_at=1035.0, count=12) == ["cheap", "cheap", "dear", "dear"]
+    assert cheapest(deadline_at=1040.0, count=12) == ["cheap", "cheap", "dear", "dear"]
+
+
+def test_a_dearer_backend_puts_off_its_share_until_it_must_start():
+    # 16 scenes of 10 s, 2 slots each. By t+65 s: 12 cheap, 4 dear (2 jobs a slot, + 2
+    # spare = 40 s), so the dear one waits until t+25 s
+    assert cheapest(deadline_at=1065.0, count=16) == ["cheap", "cheap"]
+    # by t+45 s: 8 cheap, 8 dear (4 jobs a slot, + 2 = 60 s > 45 s): it starts now
+    assert cheapest(deadline_at=1045.0, count=16) == ["cheap", "cheap", "dear", "dear"]
 
 
 def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fits():
