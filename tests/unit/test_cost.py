@@ -151,3 +151,19 @@ def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fi
     )
     assert plan == {"t": {"a": 5.0, "b": 5.0}, "i": {"c": 2.0, "b": 2.0}}
     assert cheapest_shares({"t": 10}, {"t": ["a"]}, {"a": 5}, {"t": {"a": 1}}) is None
+
+
+def test_past_a_deadline_that_cannot_be_met_no_backend_ends_a_scene_late_while_one_would_not():
+    # cheap jobs take 30 s, dear ones 10 s; 10 scenes due in 20 s cannot all be on time
+    cls = ScClass(("cheap", "dear"), 5.0, "t", Policy(Strategy.CHEAPEST, 1020.0).tag)
+    times = JobTimes({"cheap": [(5.0, 30.0)] * 5, "dear": [(5.0, 10.0)] * 5}, {})
+    backlog = [Waiting(cls, 10, [0.0, 1.0, 2.0, 3.0])]
+    picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
+                 now=1000.0, prices=lambda b, c: PRICES[b])  # fmt: skip
+    # the first two go where they end in time; once that is full, the rest are late anyway
+    assert [p.backend for p in picks] == ["dear", "dear", "cheap", "cheap"]
+    # when every backend would end it late, the cheapest still takes it (no worse choice)
+    times = JobTimes({"cheap": [(5.0, 30.0)] * 5, "dear": [(5.0, 25.0)] * 5}, {})
+    picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
+                 now=1000.0, prices=lambda b, c: PRICES[b])  # fmt: skip
+    assert [p.backend for p in picks][:2] == ["cheap", "cheap"]
