@@ -356,13 +356,10 @@ def _cheapest(
         if not planned or _puts_off(state, c, planned[0], shares, deadline_at, cost):
             return None
         return planned[0], f"${cost[planned[0]]:.3f}: the cheapest plan that meets the deadline"
-    if deadline_at is not None:  # a backend that would end it late is not taken while one
-        # (free, else busy: it waits for that one) would end it in time
-        left = deadline_at - state.now
-        in_time = [b for b in free if state.times.seconds(b, c.duration) <= left]
-        if not in_time and any(state.times.seconds(b, c.duration) <= left for b in state.usable(c)):
-            return None
-        free = in_time or free
+    if deadline_at is not None:  # no backend is taken that would end it late while one would not
+        free = [
+            b for b in free if state.now + state.times.seconds(b, c.duration) <= deadline_at
+        ] or free
     for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
         cheaper = {b for b in state.usable(c) if cost[b] < cost[backend]}
         if not cheaper:

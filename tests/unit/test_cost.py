@@ -160,8 +160,8 @@ def test_past_a_deadline_that_cannot_be_met_no_backend_ends_a_scene_late_while_o
     backlog = [Waiting(cls, 10, [0.0, 1.0, 2.0, 3.0])]
     picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
                  now=1000.0, prices=lambda b, c: PRICES[b])  # fmt: skip
-    # they go where they end in time, and wait for it rather than take the free cheap slots
-    assert [p.backend for p in picks] == ["dear", "dear"]
+    # the first two go where they end in time; once that is full, the rest are late anyway
+    assert [p.backend for p in picks] == ["dear", "dear", "cheap", "cheap"]
     # when every backend would end it late, the cheapest still takes it (no worse choice)
     times = JobTimes({"cheap": [(5.0, 30.0)] * 5, "dear": [(5.0, 25.0)] * 5}, {})
     picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
