@@ -37,6 +37,9 @@ _ROUND = 1 << _SEQ_BITS
 SPARE_JOBS = 2
 """Jobs of room a dearer backend keeps before a deadline when it puts off the scenes the
 cheapest plan gives it (``cheapest``): learned job times are medians, and a pass may come late."""
+PUT_OFF_MARGIN = 0.1
+"""And its job time counted this much longer there: a slot's next job starts a dispatch step
+after the last one gave the slot back, which the learned time leaves out."""
 
 
 def check_priority(priority: int) -> int:
@@ -395,7 +398,8 @@ def _puts_off(
         return False
     share = sum(by_backend.get(backend, 0.0) for by_backend in shares.values())
     jobs = math.ceil(share / max(1, state.views[backend].capacity)) + SPARE_JOBS
-    return state.now + jobs * state.times.seconds(backend, c.duration) < deadline_at
+    cycle = state.times.seconds(backend, c.duration) * (1 + PUT_OFF_MARGIN)
+    return state.now + jobs * cycle < deadline_at
 
 
 def _cheaper_than(price: Prices, backend: str, c: ScClass) -> Callable[[str, ScClass], bool]:
