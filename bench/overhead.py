@@ -39,7 +39,8 @@ POLL = 0.01
 WARMUP = 5
 TIMEOUT = 300.0
 TARGET_P50_MS = 20.0
-TARGET_RATE_RATIO = 0.5
+TARGET_RATE_RATIO = 0.4
+"""The scheduler issue's target (0.5 before it)."""
 COUNTED = 200
 """Scenes (or chains) in the batch whose Redis commands are counted."""
 TARGET_COMMANDS = 50.0
@@ -58,7 +59,7 @@ def run(svc: Services, profile: Profile) -> dict[str, Any]:
     }
     targets = {
         "p50_overhead_under_20ms": summary["videogen_p50_ms"] < TARGET_P50_MS,
-        "throughput_at_least_half_baseline": summary["rate_ratio"] >= TARGET_RATE_RATIO,
+        "throughput_at_least_0.4_of_baseline": summary["rate_ratio"] >= TARGET_RATE_RATIO,
         "redis_commands_per_scene_at_most_50": summary["videogen_commands"] <= TARGET_COMMANDS,
     }
     params = {

@@ -127,7 +127,8 @@ class Run:
     request: GenerationRequest | None = None
     last_status: JobStatus | None = None
     handed_over: bool = False
-    """The slot went back when the vendor job ended and a router was asked to fill it."""
+    """The slot went back when the vendor job ended (and a router was asked to fill it, if
+    scenes waited)."""
     handed_at: float | None = None
     """When it went back: the slot's time ends there (what the scheduler learns)."""
     unknown_since: float | None = None

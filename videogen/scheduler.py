@@ -37,9 +37,10 @@ _ROUND = 1 << _SEQ_BITS
 SPARE_JOBS = 2
 """Jobs of room a dearer backend keeps before a deadline when it puts off the scenes the
 cheapest plan gives it (``cheapest``): learned job times are medians, and a pass may come late."""
-PUT_OFF_MARGIN = 0.1
-"""And its job time counted this much longer there: a slot's next job starts a dispatch step
-after the last one gave the slot back, which the learned time leaves out."""
+CYCLE_MARGIN = 0.1
+"""How much longer than its learned job time a slot takes per job in ``cheapest``'s plan
+and put-off: its next job starts a dispatch step after the last one gave the slot back, which
+the learned time leaves out (counting it short, the plan ends late)."""
 
 
 def check_priority(priority: int) -> int:
@@ -251,7 +252,7 @@ class _Pass:
             room = {}
             left = deadline_at - self.now
             for b, v in self.views.items():
-                t = self.times.seconds(b, c.duration)
+                t = self.times.seconds(b, c.duration) * (1 + CYCLE_MARGIN)
                 busy = min(v.capacity, self.busy.get(b, 0))
                 # whole jobs per slot: a busy slot is free in half a job, on average
                 room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
@@ -398,7 +399,7 @@ def _puts_off(
         return False
     share = sum(by_backend.get(backend, 0.0) for by_backend in shares.values())
     jobs = math.ceil(share / max(1, state.views[backend].capacity)) + SPARE_JOBS
-    cycle = state.times.seconds(backend, c.duration) * (1 + PUT_OFF_MARGIN)
+    cycle = state.times.seconds(backend, c.duration) * (1 + CYCLE_MARGIN)
     return state.now + jobs * cycle < deadline_at
 
 
