@@ -243,9 +243,9 @@ class _Pass:
     def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
         """How many of its job's waiting scenes of each class each backend should take for
         the job to cost least while every scene ends by ``deadline_at`` (a fluid plan over
-        the room each backend has: the whole jobs each of its slots can still finish in the
-        time left, a busy slot being free in half a job), or ``None`` when the deadline cannot
-        be met."""
+        the room each backend has: the whole jobs, each :data:`CYCLE_MARGIN` longer than
+        learned, each of its slots can still finish in the time left, a busy slot being free
+        in half a job), or ``None`` when the deadline cannot be met."""
         if c.policy not in self.cheap:
             price = self.prices or (lambda backend, cls: 0.0)
             mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
