@@ -93,9 +93,16 @@ def test_failover_across_the_new_backends_and_a_killed_worker_lose_nothing(make_
     }
     assert all(len(prompts) == 1 for prompts in failed.values()), failed
     by_prompt = {r["scene_id"]: r for r in results}
-    moved = [p for prompts in failed.values() for p in prompts]
-    for name, prompts in failed.items():  # each failed scene succeeded on another backend
-        record = next(rec for rec in generator.records(job_id) if rec.spec.prompt == prompts[0])
+    records = {rec.spec.prompt: rec for rec in generator.records(job_id)}
+    moved = 0
+    for name, prompts in failed.items():  # each failed scene succeeded on another backend,
+        record = records[prompts[0]]
+        if not by_prompt[record.id]["success"] and record.backend == name:
+            # unless the kill caught that very create in flight: the scene is one of the
+            # ambiguous ones (checked above), its one vendor job the one that failed
+            assert record.id in {r["scene_id"] for r in ambiguous}, (name, record)
+            continue
         assert record.backend != name and by_prompt[record.id]["success"], (name, record)
+        moved += 1
     stats = generator.get_statistics()["backends"]
-    assert sum(s["failovers"] for s in stats.values()) >= len(moved)
+    assert sum(s["failovers"] for s in stats.values()) >= moved
