@@ -333,15 +333,16 @@ class Run:
         result = result_of(self.name, job, status, request, video, dest, seconds)
         done = dict.fromkeys(WORKING_FIELDS)
         self.price = self.cost()  # settled now, and what the cache records it cost
+        if self.created:  # the slot's time, taken to given back: what a slot can do (learned
+            # before the scene shows succeeded: whoever sees that sees this time too)
+            held = (self.handed_at or clock()) - (record.started_at or clock())
+            self.ctx.store.add_job_time(self.name, record.spec.duration, held)
         if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
             self.stored = dest  # for _lost: ours, unless the same vendor job's
             raise LeaseLostError()
         dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
         reuse.keep(self.ctx, record, result, self.price, request.model)
         self.ctx.store.count_success(self.name, seconds)
-        if self.created:  # the slot's time, taken to given back: what a slot can do
-            held = (self.handed_at or clock()) - (record.started_at or clock())
-            self.ctx.store.add_job_time(self.name, record.spec.duration, held)
         self.ctx.circuit_success(self.name)
         log.info("scene %s succeeded on %s: %s", record.id, self.name, dest)
 
