@@ -231,6 +231,11 @@ class _Pass:
         why = f"expected {mine:.1f} s vs {fastest:.1f} s elsewhere after {drain:.1f} s of backlog"
         return mine <= drain + fastest, why
 
+    def cycle(self, backend: str, duration: float) -> float:
+        """Seconds a slot of ``backend`` spends per job in ``cheapest``'s reckoning: the
+        learned job time, :data:`CYCLE_MARGIN` longer."""
+        return self.times.seconds(backend, duration) * (1 + CYCLE_MARGIN)
+
     def take(self, backend: str, c: ScClass) -> None:
         self.free[backend] -= 1
         self.busy[backend] = self.busy.get(backend, 0) + 1
@@ -252,7 +257,7 @@ class _Pass:
             room = {}
             left = deadline_at - self.now
             for b, v in self.views.items():
-                t = self.times.seconds(b, c.duration) * (1 + CYCLE_MARGIN)
+                t = self.cycle(b, c.duration)
                 busy = min(v.capacity, self.busy.get(b, 0))
                 # whole jobs per slot: a busy slot is free in half a job, on average
                 room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
@@ -399,8 +404,7 @@ def _puts_off(
         return False
     share = sum(by_backend.get(backend, 0.0) for by_backend in shares.values())
     jobs = math.ceil(share / max(1, state.views[backend].capacity)) + SPARE_JOBS
-    cycle = state.times.seconds(backend, c.duration) * (1 + CYCLE_MARGIN)
-    return state.now + jobs * cycle < deadline_at
+    return state.now + jobs * state.cycle(backend, c.duration) < deadline_at
 
 
 def _cheaper_than(price: Prices, backend: str, c: ScClass) -> Callable[[str, ScClass], bool]:
