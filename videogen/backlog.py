@@ -16,7 +16,7 @@ from typing import Any
 from . import lua
 from . import redis_keys as keys
 from .classes import ScClass
-from .jobtimes import KEEP, JobTimes, decode_samples, encode_sample
+from .jobtimes import KEEP, LAGS, JobTimes, decode_lags, decode_samples, encode_sample
 from .policy import Circuit
 from .pricing import to_micro
 from .scheduler import Pick, Waiting, band_range
@@ -50,6 +50,9 @@ class Snapshot:
     classes: list[str]
     budget_full: dict[str, str]
     """Backends (or ``all``) a budget stops for now -> why (:meth:`Backlog.stop_for_budget`)."""
+    asked: float | None = None
+    """When the dispatch step now starting was first asked for (``None``: not asked, or not
+    a starting pass)."""
 
 
 DISPATCH_FLAG_MS = 2000
@@ -83,7 +86,9 @@ class Backlog:
         now_ms = int(time.time() * 1000)
         pipe = self.r.pipeline(transaction=False)
         if starting:
+            pipe.get(keys.DISPATCH)
             pipe.delete(keys.DISPATCH)
+        pipe.lrange(keys.DISPATCH_LAGS, 0, LAGS - 1)
         scopes = [*backends, "all"]
         pipe.mget([k for b in backends for k in (keys.health(b), keys.circuit(b))] or ["-"])
         pipe.mget([keys.budget_full(s) for s in scopes])
@@ -92,7 +97,9 @@ class Backlog:
             pipe.zcard(keys.queued(b))
             pipe.lrange(keys.job_times(b), 0, KEEP - 1)
         pipe.smembers(keys.BACKLOG)
-        shared, full, *rest = pipe.execute()[1 if starting else 0 :]
+        flat = pipe.execute()
+        asked = _seconds(flat[0]) if starting else None
+        lags, shared, full, *rest = flat[2 if starting else 0 :]
         per = [rest[3 * i : 3 * i + 3] for i in range(len(backends))]
         return Snapshot(
             shared={
@@ -101,10 +108,13 @@ class Backlog:
             },
             loads={b: (int(z), int(q)) for b, (z, q, _) in zip(backends, per, strict=True)},
             times=JobTimes(
-                {b: decode_samples(t) for b, (_, _, t) in zip(backends, per, strict=True)}, seeds
+                {b: decode_samples(t) for b, (_, _, t) in zip(backends, per, strict=True)},
+                seeds,
+                decode_lags(lags),
             ),
             classes=sorted(rest[-1]),
             budget_full={s: why for s, why in zip(scopes, full, strict=True) if why},
+            asked=asked,
         )
 
     def waiting(self, width: int, names: list[str] | None = None) -> list[Waiting]:
@@ -197,12 +207,15 @@ class Backlog:
         costs: Sequence[float] = (),
         ledgers: dict[str, list[Cap]] | None = None,
         baselines: Sequence[float] = (),
+        lag: float | None = None,
     ) -> tuple[list[tuple[str, Pick]], list[Blocked]]:
         """Bind each pick's best waiting scene to its backend if it still has a free slot,
         reserving its cost (``costs``, per pick, in USD) on ``ledgers[backend]`` and its
         job's, unless a budget would be passed (atomic, see :data:`videogen.lua.DISPATCH`);
         ``baselines``: what the default strategy would be expected to pay (for the money
-        saved). Returns each scene bound, with its pick, and each a budget stopped."""
+        saved); ``lag``: seconds since this step was asked for, learned in the same round
+        trip (:attr:`videogen.jobtimes.JobTimes.lag`). Returns each scene bound, with its
+        pick, and each a budget stopped."""
         if not picks:
             return [], []
         keys_: list[str] = [keys.VTIME]
@@ -215,7 +228,14 @@ class Backlog:
             cost = to_micro(costs[i]) if i < len(costs) else 0
             base = to_micro(baselines[i]) if i < len(baselines) else cost
             args += [b, caps[b], pick.reason, pick.cls.name, cost, json.dumps(books), base]
-        flat = self._dispatch(keys=keys_, args=args)
+        if lag is None:
+            flat = self._dispatch(keys=keys_, args=args)
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            self._dispatch(keys=keys_, args=args, client=pipe)
+            pipe.lpush(keys.DISPATCH_LAGS, f"{max(0.0, lag):.4f}")
+            pipe.ltrim(keys.DISPATCH_LAGS, 0, LAGS - 1)
+            flat = pipe.execute()[0]
         bound, blocked = [], []
         for scene_id, i, over in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
             if int(i) >= 0:
@@ -233,10 +253,12 @@ class Backlog:
     def job_times(self, backends: Iterable[str], seeds: dict[str, float]) -> JobTimes:
         names = list(backends)
         pipe = self.r.pipeline(transaction=False)
+        pipe.lrange(keys.DISPATCH_LAGS, 0, LAGS - 1)
         for name in names:
             pipe.lrange(keys.job_times(name), 0, KEEP - 1)
-        raw = pipe.execute() if names else []
-        return JobTimes({n: decode_samples(r) for n, r in zip(names, raw, strict=True)}, seeds)
+        lags, *raw = pipe.execute()
+        samples = {n: decode_samples(r) for n, r in zip(names, raw, strict=True)}
+        return JobTimes(samples, seeds, decode_lags(lags))
 
     def add_job_time(self, backend: str, duration: float, seconds: float) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -249,8 +271,16 @@ class Backlog:
     def ask_dispatch(self) -> bool:
         """True when no dispatch step is asked for yet (the caller sends one); later events
         coalesce into it until it starts (:meth:`dispatch_started`)."""
-        return bool(self.r.set(keys.DISPATCH, int(time.time()), nx=True, px=DISPATCH_FLAG_MS))
+        asked = f"{self.clock():.4f}"
+        return bool(self.r.set(keys.DISPATCH, asked, nx=True, px=DISPATCH_FLAG_MS))
 
     def dispatch_started(self) -> None:
         """A dispatch step starts: events from now on ask for another."""
         self.r.delete(keys.DISPATCH)
+
+
+def _seconds(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:  # a flag set by an older version (a bare 1)
+        return None

@@ -333,9 +333,9 @@ class Run:
         result = result_of(self.name, job, status, request, video, dest, seconds)
         done = dict.fromkeys(WORKING_FIELDS)
         self.price = self.cost()  # settled now, and what the cache records it cost
-        if self.created:  # the slot's time, taken to given back: what a slot can do (learned
+        if self.created:  # the slot's time, bound to given back: what a slot can do (learned
             # before the scene shows succeeded: whoever sees that sees this time too)
-            held = (self.handed_at or clock()) - (record.started_at or clock())
+            held = (self.handed_at or clock()) - (record.bound_at or record.started_at or clock())
             self.ctx.store.add_job_time(self.name, record.spec.duration, held)
         if not self.apply(Event.SUCCEED, **done, result=result, finished_at=clock()):
             self.stored = dest  # for _lost: ours, unless the same vendor job's

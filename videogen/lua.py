@@ -218,6 +218,7 @@ for i = 0, picks - 1 do
       redis.call('HSET', key, 'state', 'routed', 'backend', backend,
         'route_reason', ARGV[a + 3], 'tried', cjson.encode(tried), 'retries', 0,
         'deliveries', 0, 'queue', '', 'blocked', '', 'updated_at', ARGV[2],
+        'bound_at', ARGV[2],
         'reserved', cjson.encode({usd = cost, keys = names, backend = backend,
           base = tonumber(ARGV[a + 7])}))
       redis.call('ZADD', queued, ARGV[2], id)

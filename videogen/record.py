@@ -44,6 +44,9 @@ class SceneRecord:
     rank: float | None = None
     """Its place in the backlog order (:func:`videogen.scheduler.rank`), kept for good: a
     scene that fails over goes back to the same place."""
+    bound_at: float | None = None
+    """When a dispatch step bound it to its backend: from then it holds a slot there (sent,
+    then running), which is where a slot's learned job time starts."""
     started_at: float | None = None
     finished_at: float | None = None
     submitting: Submitting | None = None
@@ -143,7 +146,9 @@ class SceneRecord:
 
 FIELDS: frozenset[str] = frozenset(f.name for f in fields(SceneRecord))
 _INTS = ("index", "retries", "deliveries", "failures", "spent", "held", "resubmits")
-_FLOATS = ("created_at", "updated_at", "started_at", "finished_at", "rank", "unknown_since")
+_FLOATS = (
+    "created_at", "updated_at", "bound_at", "started_at", "finished_at", "rank", "unknown_since"
+)  # fmt: skip
 _JSON = ("tried", "result", "reserved")
 
 

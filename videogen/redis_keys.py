@@ -51,7 +51,11 @@ WEBHOOKS_ERRORS = f"{PREFIX}webhooks:errors"
 ORPHANS = f"{PREFIX}orphans"
 """Hash: ``backend:vendor job id`` -> orphan (JSON, :class:`videogen.models.Orphan`)."""
 DISPATCH = f"{PREFIX}dispatch"
-"""Flag with a short TTL: a dispatch step is already asked for (events coalesce)."""
+"""Flag with a short TTL: a dispatch step is already asked for (events coalesce); its value is
+when it was first asked (seconds, for the dispatch lag)."""
+DISPATCH_LAGS = f"{PREFIX}dispatch_lags"
+"""List, newest first: seconds from a dispatch step being asked for to its binding scenes
+(:attr:`videogen.jobtimes.JobTimes.lag`)."""
 """Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
 
 

@@ -165,7 +165,9 @@ def dispatch(ctx: Context) -> list[tuple[str, str]]:
     now = ctx.clock()
     picks = plan(now_views, waiting, snapshot.times, strategy, turn, prices=price, now=now)
     ledgers = {b: spend.caps_for(ctx.vg, b, now) for b in {p.backend for p in picks}}
-    bound, blocked = ctx.store.bind(picks, caps, [price(p.backend, p.cls) for p in picks], ledgers)
+    lag = None if snapshot.asked is None else ctx.clock() - snapshot.asked
+    costs_ = [price(p.backend, p.cls) for p in picks]
+    bound, blocked = ctx.store.bind(picks, caps, costs_, ledgers, lag=lag)
     for scene_id, pick in bound:
         ctx.dispatch.generate(pick.backend, scene_id)
         log.info("scene %s routed to %s: %s", scene_id, pick.backend, pick.reason)

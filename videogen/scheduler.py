@@ -37,10 +37,6 @@ _ROUND = 1 << _SEQ_BITS
 SPARE_JOBS = 2
 """Jobs of room a dearer backend keeps before a deadline when it puts off the scenes the
 cheapest plan gives it (``cheapest``): learned job times are medians, and a pass may come late."""
-CYCLE_MARGIN = 0.1
-"""How much longer than its learned job time a slot takes per job in ``cheapest``'s plan
-and put-off: its next job starts a dispatch step after the last one gave the slot back, which
-the learned time leaves out (counting it short, the plan ends late)."""
 
 
 def check_priority(priority: int) -> int:
@@ -231,11 +227,6 @@ class _Pass:
         why = f"expected {mine:.1f} s vs {fastest:.1f} s elsewhere after {drain:.1f} s of backlog"
         return mine <= drain + fastest, why
 
-    def cycle(self, backend: str, duration: float) -> float:
-        """Seconds a slot of ``backend`` spends per job in ``cheapest``'s reckoning: the
-        learned job time, :data:`CYCLE_MARGIN` longer."""
-        return self.times.seconds(backend, duration) * (1 + CYCLE_MARGIN)
-
     def take(self, backend: str, c: ScClass) -> None:
         self.free[backend] -= 1
         self.busy[backend] = self.busy.get(backend, 0) + 1
@@ -248,16 +239,17 @@ class _Pass:
     def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
         """How many of its job's waiting scenes of each class each backend should take for
         the job to cost least while every scene ends by ``deadline_at`` (a fluid plan over
-        the room each backend has: the whole jobs, each :data:`CYCLE_MARGIN` longer than
-        learned, each of its slots can still finish in the time left, a busy slot being free
-        in half a job), or ``None`` when the deadline cannot be met."""
+        the room each backend has: the whole jobs each of its slots can still finish in the
+        time left, a job taking its learned cycle (:meth:`JobTimes.cycle`: the job time and
+        the dispatch lag), a busy slot being free in half a job), or ``None`` when the
+        deadline cannot be met."""
         if c.policy not in self.cheap:
             price = self.prices or (lambda backend, cls: 0.0)
             mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
             room = {}
             left = deadline_at - self.now
             for b, v in self.views.items():
-                t = self.cycle(b, c.duration)
+                t = self.times.cycle(b, c.duration)
                 busy = min(v.capacity, self.busy.get(b, 0))
                 # whole jobs per slot: a busy slot is free in half a job, on average
                 room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
@@ -404,7 +396,7 @@ def _puts_off(
         return False
     share = sum(by_backend.get(backend, 0.0) for by_backend in shares.values())
     jobs = math.ceil(share / max(1, state.views[backend].capacity)) + SPARE_JOBS
-    return state.now + jobs * state.cycle(backend, c.duration) < deadline_at
+    return state.now + jobs * state.times.cycle(backend, c.duration) < deadline_at
 
 
 def _cheaper_than(price: Prices, backend: str, c: ScClass) -> Callable[[str, ScClass], bool]:

@@ -97,6 +97,34 @@ def test_a_finished_scene_frees_its_slot_and_the_next_waiting_scene_takes_it(mak
     assert times.learned("runway") == 4  # every finished job taught the scheduler
 
 
+def test_a_slots_time_runs_from_its_binding_and_the_dispatch_lag_is_learned(make_steps):
+    steps = make_steps(only("runway"))
+    [scene_id] = steps.submit(SCENE)  # asks for a dispatch step, now
+    assert steps.sent.take() == [("dispatch",)]
+    steps.clock.advance(0.25)  # the step runs a quarter of a second after it was asked for
+    [(bound, backend)] = steps.pipeline.dispatch_waiting()
+    assert (bound, backend) == (scene_id, "runway")
+    record = steps.record(scene_id)
+    assert record.bound_at == steps.clock.now and record.started_at is None
+    assert steps.pipeline.job_times().lag == pytest.approx(0.25)
+    steps.clock.advance(3.0)  # sent, not started yet: the slot is held all the same
+    steps.pipeline.generate("runway", scene_id)
+    record = steps.record(scene_id)
+    assert record.state is SceneState.SUCCEEDED and record.started_at is not None
+    held = steps.pipeline.job_times().seconds("runway", 5.0)
+    assert held >= 3.0  # from the binding, not from the start
+    assert held == pytest.approx(record.finished_at - record.bound_at, abs=1.0)
+
+
+def test_a_step_nobody_asked_for_learns_no_lag(make_steps):
+    steps = make_steps(only("runway"))
+    steps.submit(*shots(2))
+    steps.store.dispatch_started()  # the ask is taken by another step
+    steps.clock.advance(5.0)
+    assert len(steps.pipeline.dispatch_waiting()) == 2
+    assert steps.pipeline.job_times().lags == []
+
+
 def test_priority_spills_over_only_when_the_better_backend_is_full(make_steps):
     steps = make_steps(lambda vg: vg.update(load_balancing=False))
     steps.submit(*shots(4))

@@ -91,6 +91,14 @@ def test_a_backend_that_slows_down_is_seen_within_three_jobs():
         assert slowed.seconds("a", 5.0) == (4.0 if n == 3 else 1.0)
 
 
+def test_a_slots_cycle_is_its_job_time_and_the_median_dispatch_lag():
+    times = JobTimes({"a": [(5.0, 2.0)] * 3}, {"b": 4.0}, [0.05, 0.02, 0.9, 0.03])
+    assert times.lag == pytest.approx(0.04)  # the median: one slow step moves nothing much
+    assert times.cycle("a", 5.0) == pytest.approx(2.04)
+    assert times.cycle("b", 5.0) == pytest.approx(4.04)  # a seeded backend waits as long
+    assert JobTimes({}, {"a": 1.0}).cycle("a", 5.0) == 1.0  # no lag learned yet: none counted
+
+
 def test_other_durations_scale_and_no_data_means_the_seed():
     learned = JobTimes({"a": [(5.0, 10.0)] * 3}, {"a": 99.0, "b": 42.0})
     assert learned.seconds("a", 10.0) == 20.0
