@@ -108,10 +108,13 @@ def cheapest_shares(
     capable: Mapping[str, list[str]],
     room: Mapping[str, float],
     cost: Mapping[str, Mapping[str, float]],
+    *,
+    partial: bool = False,
 ) -> dict[str, dict[str, float]] | None:
     """Scenes of each class per backend in the cheapest fluid plan that fits: backend ``b``
     can still take ``room[b]`` scenes in time, a scene of class ``k`` costs ``cost[k][b]``
-    there. ``None`` when the waiting scenes do not fit at all (a deadline that cannot be met).
+    there. When the waiting scenes do not all fit (a deadline that cannot be met): ``None``,
+    or with ``partial`` the cheapest plan of the most scenes that fit (the others are left out).
 
     A min-cost flow ``source -> class (counts) -> backend (cost) -> sink (room)``, by
     successive shortest paths (Bellman-Ford: the graph has a few dozen edges)."""
@@ -122,7 +125,9 @@ def cheapest_shares(
     while sent < total - 1e-6:
         path = _cheapest_path(nodes, cap, price)
         if path is None:
-            return None
+            if not partial:
+                return None
+            break
         push = min(cap[e] for e in path)
         for u, v in path:
             cap[(u, v)] -= push

@@ -124,6 +124,16 @@ def free_slots(view: BackendView) -> int:
 
 
 @dataclass
+class CheapPlan:
+    """``cheapest``'s plan for one job's waiting scenes (:meth:`_Pass.cheap_plan`)."""
+
+    shares: dict[str, dict[str, float]]
+    """Class name -> backend -> scenes it should take."""
+    complete: bool
+    """Every waiting scene is in it: the deadline can be met."""
+
+
+@dataclass
 class _Pass:
     """The state of one planning pass: what is still free and still waiting."""
 
@@ -139,9 +149,9 @@ class _Pass:
     """The best priority band's scores start here (shares are for scenes in it)."""
     prices: Prices | None = None
     now: float = 0.0
-    cheap: dict[str, dict[str, dict[str, float]] | None] = field(default_factory=dict)
-    """The cheapest plan within its deadline of each job's options (``None``: it cannot be
-    met), worked out the first time a class with those options is met in the pass."""
+    cheap: dict[str, CheapPlan] = field(default_factory=dict)
+    """The cheapest plan within its deadline of each job's options, worked out the first time
+    a class with those options is met in the pass."""
 
     @classmethod
     def start(
@@ -231,18 +241,19 @@ class _Pass:
         self.free[backend] -= 1
         self.busy[backend] = self.busy.get(backend, 0) + 1
         self.left[c] -= 1
-        for shares in (self.shares, self.cheap.get(c.policy) or {}):
+        cheap = self.cheap.get(c.policy)
+        for shares in (self.shares, cheap.shares if cheap else {}):
             share = shares.get(c.name, {})
             if backend in share:
                 share[backend] -= 1
 
-    def cheap_plan(self, c: ScClass, deadline_at: float) -> dict[str, dict[str, float]] | None:
+    def cheap_plan(self, c: ScClass, deadline_at: float) -> CheapPlan:
         """How many of its job's waiting scenes of each class each backend should take for
         the job to cost least while every scene ends by ``deadline_at`` (a fluid plan over
         the room each backend has: the whole jobs each of its slots can still finish in the
         time left, a job taking its learned cycle (:meth:`JobTimes.cycle`: the job time and
-        the dispatch lag), a busy slot being free in half a job), or ``None`` when the
-        deadline cannot be met."""
+        the dispatch lag), a busy slot being free in half a job). When they cannot all end
+        by then, the plan is for the most scenes that can, cheapest first."""
         if c.policy not in self.cheap:
             price = self.prices or (lambda backend, cls: 0.0)
             mine = [k for k, n in self.left.items() if k.policy == c.policy and n > 0]
@@ -255,13 +266,22 @@ class _Pass:
                 room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
                     max(0.0, left - t / 2) / t
                 )
-            self.cheap[c.policy] = cheapest_shares(
-                {k.name: self.left[k] for k in mine},
+            counts = {k.name: self.left[k] for k in mine}
+            shares = cheapest_shares(
+                counts,
                 {k.name: self.usable(k) for k in mine},
                 room,
                 {k.name: {b: price(b, k) for b in self.usable(k)} for k in mine},
+                partial=True,
             )
+            assert shares is not None  # partial: never None
+            planned = sum(n for share in shares.values() for n in share.values())
+            self.cheap[c.policy] = CheapPlan(shares, planned >= sum(counts.values()) - 0.5)
         return self.cheap[c.policy]
+
+    def unplanned(self, c: ScClass, plan: CheapPlan) -> bool:
+        """Some waiting scenes of ``c`` are in no backend's share: they end late anyway."""
+        return sum(plan.shares.get(c.name, {}).values()) < self.left.get(c, 0) - 0.5
 
 
 def plan(
@@ -344,20 +364,30 @@ def _cheapest(
     state: _Pass, c: ScClass, free: list[str], deadline_at: float | None
 ) -> tuple[str, str] | None:
     """With a deadline that can be met: the backends the cheapest fluid plan meeting it
-    gives this class (:meth:`_Pass.cheap_plan`), cheapest first. Otherwise the cheapest free
-    backend, when no busy backend is cheaper; else a dearer free one only when the cheaper
-    ones, busy with what waits for them, would not finish this scene by the deadline (without
-    one, never: the scene waits for a cheaper backend, unless none is up)."""
+    gives this class (:meth:`_Pass.cheap_plan`), cheapest first. With one that cannot: the
+    backends the plan for the most scenes that can still end in time gives this class; a
+    class whose scenes all have a place in that plan waits for busy backends rather than
+    end late on a free one. Otherwise (no deadline, or scenes of this class that end late
+    anyway) the cheapest free backend, when no busy backend is cheaper; else a dearer free one
+    only when the cheaper ones, busy with what waits for them, would not finish this scene by
+    the deadline (without one, never: the scene waits for a cheaper backend, unless none is
+    up)."""
     price = state.prices or (lambda backend, cls: 0.0)
     cost = {b: price(b, c) for b in state.usable(c)}
-    shares = state.cheap_plan(c, deadline_at) if deadline_at is not None else None
-    if shares is not None and deadline_at is not None:  # it can be met: follow that plan
-        mine = shares.get(c.name, {})
+    if deadline_at is not None:
+        plan = state.cheap_plan(c, deadline_at)
+        mine = plan.shares.get(c.name, {})
         planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
-        if not planned or _puts_off(state, c, planned[0], shares, deadline_at, cost):
-            return None
-        return planned[0], f"${cost[planned[0]]:.3f}: the cheapest plan that meets the deadline"
-    if deadline_at is not None:  # no backend is taken that would end it late while one would not
+        if plan.complete:  # it can be met: follow that plan
+            if not planned or _puts_off(state, c, planned[0], plan.shares, deadline_at, cost):
+                return None
+            why = "the cheapest plan that meets the deadline"
+            return planned[0], f"${cost[planned[0]]:.3f}: {why}"
+        if planned:  # it cannot: the most scenes that can still end in time do
+            return planned[0], f"${cost[planned[0]]:.3f}: the most scenes in time, cheapest"
+        if not state.unplanned(c, plan):
+            return None  # this class's scenes can end in time, on backends busy now
+        # no backend is taken that would end it late while one would not
         free = [
             b for b in free if state.now + state.times.seconds(b, c.duration) <= deadline_at
         ] or free

@@ -151,6 +151,41 @@ def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fi
     )
     assert plan == {"t": {"a": 5.0, "b": 5.0}, "i": {"c": 2.0, "b": 2.0}}
     assert cheapest_shares({"t": 10}, {"t": ["a"]}, {"a": 5}, {"t": {"a": 1}}) is None
+    # partial: the cheapest plan of the most scenes that fit
+    most = cheapest_shares(
+        {"t": 10, "i": 4},
+        {"t": ["a", "b"], "i": ["b"]},
+        {"a": 5, "b": 6},
+        {"t": {"a": 1, "b": 3}, "i": {"b": 2}},
+        partial=True,
+    )
+    assert most == {"t": {"a": 5.0, "b": 2.0}, "i": {"b": 4.0}}  # 11 of 14, for $19
+
+
+def _mixed(t_count):
+    """One job, two classes: ``i`` only ``only`` can take (10 of 10 s, far more than fits by
+    the deadline in 25 s); ``t`` on the cheap ``slow`` (30 s jobs: none ends in time) or the
+    dear ``fast`` (10 s; both slots busy, each free in about 5 s)."""
+    tag = Policy(Strategy.CHEAPEST, 1025.0).tag
+    image = ScClass(("only",), 5.0, "i", tag)
+    text = ScClass(("fast", "slow"), 5.0, "t", tag)
+    times = JobTimes(
+        {"only": [(5.0, 10.0)] * 5, "slow": [(5.0, 30.0)] * 5, "fast": [(5.0, 10.0)] * 5}, {}
+    )
+    views = [view("only", 2, 2), view("slow", 2), view("fast", 2, 2)]
+    backlog = [Waiting(image, 10, [0.0, 2.0]), Waiting(text, t_count, [1.0, 3.0])]
+    prices = {"only": 0.1, "slow": 0.2, "fast": 0.6}
+    picks = plan(views, backlog, times, Strategy.EARLIEST_FINISH, now=1000.0,
+                 prices=lambda b, c: prices[b])  # fmt: skip
+    return [p.backend for p in picks]
+
+
+def test_a_class_that_cannot_meet_the_deadline_does_not_make_the_others_late():
+    # the job's plan cannot be met (the i scenes), yet both t scenes can end in time on
+    # fast once its slots free up: the free slow backend, which would end them late, waits
+    assert _mixed(2) == []
+    # with more t scenes than fast can end in time, those are late anyway: slow takes them
+    assert _mixed(10) == ["slow", "slow"]
 
 
 def test_past_a_deadline_that_cannot_be_met_no_backend_ends_a_scene_late_while_one_would_not():
