@@ -34,7 +34,7 @@ class Policy:
         if self.strategy is not None:
             parts.append(f"s={self.strategy.value}")
         if self.deadline_at is not None:
-            parts.append(f"d={int(self.deadline_at)}")
+            parts.append(f"d={self.deadline_at:.3f}")
         if self.max_usd_per_second is not None:
             parts.append(f"p={self.max_usd_per_second:g}")
         return ";".join(parts)

@@ -85,8 +85,8 @@ def test_alert_levels_and_policy_tags():
     assert spend.alert_levels(70, 100, 0.8) == []
     assert spend.alert_levels(85, 100, 0.8) == [80]
     assert spend.alert_levels(100, 100, 0.8) == [80, 100]
-    policy = Policy(Strategy.CHEAPEST, 1800000100.0, 0.05)
-    assert Policy.parse(policy.tag) == policy and Policy.parse("") == Policy()
+    policy = Policy(Strategy.CHEAPEST, 1800000100.25, 0.05)  # the deadline to the ms, not
+    assert Policy.parse(policy.tag) == policy and Policy.parse("") == Policy()  # the second
 
 
 # -- the cheapest strategy --------------------------------------------------------------------
