@@ -132,8 +132,9 @@ class PipelineCollector(Collector):
         )
         learned = GaugeMetricFamily(
             "videogen_learned_job_seconds",
-            f"Learned job time of a {DEFAULT_DURATION:g} s scene, slot taken to slot given back "
-            "(the backend's expected_seconds until it has finished jobs)",
+            f"Learned job time of a {DEFAULT_DURATION:g} s scene, from the scene bound to a "
+            "slot to the slot given back (the backend's expected_seconds until it has "
+            "finished jobs)",
             labels=["backend"],
         )
         samples = GaugeMetricFamily(
@@ -145,7 +146,13 @@ class PipelineCollector(Collector):
         for name in names:
             learned.add_metric([name], times.seconds(name, DEFAULT_DURATION))
             samples.add_metric([name], times.learned(name))
-        yield from (learned, samples)
+        lag = GaugeMetricFamily(
+            "videogen_dispatch_lag_seconds",
+            "Median seconds from a dispatch step being asked for (a slot given back, a scene "
+            "submitted) to its binding scenes, over the latest steps",
+            value=times.lag,
+        )
+        yield from (learned, samples, lag)
 
     def _counters(self, names: list[str]) -> Iterator[Metric]:
         families = {

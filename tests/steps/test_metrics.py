@@ -28,6 +28,7 @@ def scrape(steps) -> dict[tuple[str, str | None], float]:
 def test_the_backlog_and_the_learned_job_times_are_gauges(steps):
     before = scrape(steps)
     assert before[("videogen_backlog", None)] == 0
+    assert before[("videogen_dispatch_lag_seconds", None)] == 0  # no step has run
     for name in BACKENDS:
         assert before[("videogen_learned_job_seconds", name)] == SEED  # nothing learned yet
         assert before[("videogen_job_time_samples", name)] == 0
@@ -35,15 +36,17 @@ def test_the_backlog_and_the_learned_job_times_are_gauges(steps):
     steps.submit(*[{"prompt": f"shot {i}", "duration": DEFAULT_DURATION} for i in range(3)])
     assert scrape(steps)[("videogen_backlog", None)] == 3
 
+    steps.clock.advance(0.5)  # the dispatch step the submit asked for runs half a second later
     steps.run_all()
     after = scrape(steps)
     assert after[("videogen_backlog", None)] == 0
+    assert after[("videogen_dispatch_lag_seconds", None)] == 0.5
     samples = {name: after[("videogen_job_time_samples", name)] for name in BACKENDS}
     assert sum(samples.values()) == 3
     for name, count in samples.items():
         learned = after[("videogen_learned_job_seconds", name)]
-        # The step clock stands still: a learned job takes 0 s (shown as the floor, a
-        # millisecond), far from the seed.
+        # The step clock stands still once the scenes are bound: a learned job takes 0 s
+        # (shown as the floor, a millisecond), far from the seed.
         assert learned == (MIN_SECONDS if count else SEED), (name, count, learned)
 
 
