@@ -279,6 +279,19 @@ class _Pass:
             self.cheap[c.policy] = CheapPlan(shares, planned >= sum(counts.values()) - 0.5)
         return self.cheap[c.policy]
 
+    def frees_in_time(self, c: ScClass, free: list[str], deadline_at: float) -> bool:
+        """A busy backend that can take ``c`` will have a slot free in time to end a scene
+        by ``deadline_at`` (the first of its ``k`` busy slots frees in ``1/(k+1)`` of a job,
+        on average)."""
+        for b in self.usable(c):
+            busy = self.busy.get(b, 0)
+            if b in free or busy == 0:
+                continue
+            t = self.times.seconds(b, c.duration)
+            if self.now + t / (busy + 1) + t <= deadline_at:
+                return True
+        return False
+
     def unplanned(self, c: ScClass, plan: CheapPlan) -> bool:
         """Some waiting scenes of ``c`` are in no backend's share: they end late anyway."""
         return sum(plan.shares.get(c.name, {}).values()) < self.left.get(c, 0) - 0.5
@@ -367,30 +380,38 @@ def _cheapest(
     gives this class (:meth:`_Pass.cheap_plan`), cheapest first. With one that cannot: the
     backends the plan for the most scenes that can still end in time gives this class; a
     class whose scenes all have a place in that plan waits for busy backends rather than
-    end late on a free one. Otherwise (no deadline, or scenes of this class that end late
-    anyway) the cheapest free backend, when no busy backend is cheaper; else a dearer free one
+    end late on a free one. Otherwise (no deadline, or scenes of this class that the plan
+    leaves out) :func:`_cheapest_free`, among the free backends that would end the scene in
+    time when there are any; when there are none but a busy one would, the scene waits."""
+    price = state.prices or (lambda backend, cls: 0.0)
+    cost = {b: price(b, c) for b in state.usable(c)}
+    if deadline_at is None:
+        return _cheapest_free(state, c, free, None, price)
+    plan = state.cheap_plan(c, deadline_at)
+    mine = plan.shares.get(c.name, {})
+    planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
+    if plan.complete:  # it can be met: follow that plan
+        if not planned or _puts_off(state, c, planned[0], plan.shares, deadline_at, cost):
+            return None
+        return planned[0], f"${cost[planned[0]]:.3f}: the cheapest plan that meets the deadline"
+    if planned:  # it cannot: the most scenes that can still end in time do
+        return planned[0], f"${cost[planned[0]]:.3f}: the most scenes in time, cheapest"
+    if not state.unplanned(c, plan):
+        return None  # this class's scenes can end in time, on backends busy now
+    in_time = [b for b in free if state.now + state.times.seconds(b, c.duration) <= deadline_at]
+    if not in_time and state.frees_in_time(c, free, deadline_at):
+        return None  # a busy backend will end it in time: no free one that ends it late
+    return _cheapest_free(state, c, in_time or free, deadline_at, price)
+
+
+def _cheapest_free(
+    state: _Pass, c: ScClass, free: list[str], deadline_at: float | None, price: Prices
+) -> tuple[str, str] | None:
+    """The cheapest free backend, when no busy backend is cheaper; else a dearer free one
     only when the cheaper ones, busy with what waits for them, would not finish this scene by
     the deadline (without one, never: the scene waits for a cheaper backend, unless none is
     up)."""
-    price = state.prices or (lambda backend, cls: 0.0)
     cost = {b: price(b, c) for b in state.usable(c)}
-    if deadline_at is not None:
-        plan = state.cheap_plan(c, deadline_at)
-        mine = plan.shares.get(c.name, {})
-        planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
-        if plan.complete:  # it can be met: follow that plan
-            if not planned or _puts_off(state, c, planned[0], plan.shares, deadline_at, cost):
-                return None
-            why = "the cheapest plan that meets the deadline"
-            return planned[0], f"${cost[planned[0]]:.3f}: {why}"
-        if planned:  # it cannot: the most scenes that can still end in time do
-            return planned[0], f"${cost[planned[0]]:.3f}: the most scenes in time, cheapest"
-        if not state.unplanned(c, plan):
-            return None  # this class's scenes can end in time, on backends busy now
-        # no backend is taken that would end it late while one would not
-        free = [
-            b for b in free if state.now + state.times.seconds(b, c.duration) <= deadline_at
-        ] or free
     for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
         cheaper = {b for b in state.usable(c) if cost[b] < cost[backend]}
         if not cheaper:

@@ -162,15 +162,15 @@ def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fi
     assert most == {"t": {"a": 5.0, "b": 2.0}, "i": {"b": 4.0}}  # 11 of 14, for $19
 
 
-def _mixed(t_count):
+def _mixed(t_count, fast=10.0):
     """One job, two classes: ``i`` only ``only`` can take (10 of 10 s, far more than fits by
     the deadline in 25 s); ``t`` on the cheap ``slow`` (30 s jobs: none ends in time) or the
-    dear ``fast`` (10 s; both slots busy, each free in about 5 s)."""
+    dear ``fast`` (``fast`` s; both slots busy, the first free in a third of a job)."""
     tag = Policy(Strategy.CHEAPEST, 1025.0).tag
     image = ScClass(("only",), 5.0, "i", tag)
     text = ScClass(("fast", "slow"), 5.0, "t", tag)
     times = JobTimes(
-        {"only": [(5.0, 10.0)] * 5, "slow": [(5.0, 30.0)] * 5, "fast": [(5.0, 10.0)] * 5}, {}
+        {"only": [(5.0, 10.0)] * 5, "slow": [(5.0, 30.0)] * 5, "fast": [(5.0, fast)] * 5}, {}
     )
     views = [view("only", 2, 2), view("slow", 2), view("fast", 2, 2)]
     backlog = [Waiting(image, 10, [0.0, 2.0]), Waiting(text, t_count, [1.0, 3.0])]
@@ -184,8 +184,10 @@ def test_a_class_that_cannot_meet_the_deadline_does_not_make_the_others_late():
     # the job's plan cannot be met (the i scenes), yet both t scenes can end in time on
     # fast once its slots free up: the free slow backend, which would end them late, waits
     assert _mixed(2) == []
-    # with more t scenes than fast can end in time, those are late anyway: slow takes them
-    assert _mixed(10) == ["slow", "slow"]
+    # more t scenes than fast can end in time: those left out still wait while fast may end
+    # one in time, and are late anyway once it cannot (slow takes them)
+    assert _mixed(10) == []
+    assert _mixed(2, fast=20.0) == ["slow", "slow"]
 
 
 def test_past_a_deadline_that_cannot_be_met_no_backend_ends_a_scene_late_while_one_would_not():
@@ -195,8 +197,14 @@ def test_past_a_deadline_that_cannot_be_met_no_backend_ends_a_scene_late_while_o
     backlog = [Waiting(cls, 10, [0.0, 1.0, 2.0, 3.0])]
     picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
                  now=1000.0, prices=lambda b, c: PRICES[b])  # fmt: skip
-    # the first two go where they end in time; once that is full, the rest are late anyway
-    assert [p.backend for p in picks] == ["dear", "dear", "cheap", "cheap"]
+    # the first two go where they end in time; the rest wait for dear, which ends two more
+    # in time once its slots free (cheap would end them all late)
+    assert [p.backend for p in picks] == ["dear", "dear"]
+    # once dear cannot end any more in time, the rest are late anyway: cheap takes them
+    busy = [view("cheap"), view("dear", 2, 2)]
+    picks = plan(busy, backlog, times, Strategy.EARLIEST_FINISH, now=1008.0,
+                 prices=lambda b, c: PRICES[b])  # fmt: skip
+    assert [p.backend for p in picks] == ["cheap", "cheap"]
     # when every backend would end it late, the cheapest still takes it (no worse choice)
     times = JobTimes({"cheap": [(5.0, 30.0)] * 5, "dear": [(5.0, 25.0)] * 5}, {})
     picks = plan([view("cheap"), view("dear")], backlog, times, Strategy.EARLIEST_FINISH,
