@@ -269,6 +269,9 @@ def _read_frames(
     """Read every packet of ``stream`` and decode until the first frame comes out; returns
     the number of frames (one per packet with data)."""
     frames, decoded = 0, False
+    # one decoding thread: the first frame is all it decodes, and the default (a thread per
+    # core, started for each file) doubles what that costs the worker
+    stream.codec_context.thread_count = 1
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # the demuxer's end-of-stream marker

@@ -189,9 +189,12 @@ def release(ctx: Context, leader: str, entry: Entry | None) -> None:
     """The leader succeeded: its followers succeed with ``entry``'s video. Those it cannot
     serve (no usable entry) keep waiting, for the sweep to route
     (:func:`videogen.followers.sweep_followers`)."""
+    followers = ctx.store.followers(leader)
+    if not followers:
+        return  # the usual case: one read (a follower listed after it is the sweep's)
     waiting = [
         r
-        for r in ctx.store.scenes(ctx.store.followers(leader))
+        for r in ctx.store.scenes(followers)
         if r.state is SceneState.PENDING and r.follows == leader
     ]
     serve(ctx, waiting, entry)
