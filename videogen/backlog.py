@@ -213,13 +213,14 @@ class Backlog:
         reserving its cost (``costs``, per pick, in USD) on ``ledgers[backend]`` and its
         job's, unless a budget would be passed (atomic, see :data:`videogen.lua.DISPATCH`);
         ``baselines``: what the default strategy would be expected to pay (for the money
-        saved); ``lag``: seconds since this step was asked for, learned in the same round
-        trip (:attr:`videogen.jobtimes.JobTimes.lag`). Returns each scene bound, with its
-        pick, and each a budget stopped."""
+        saved); ``lag``: seconds since this step was asked for, learned in the same step when
+        it binds a scene (:attr:`videogen.jobtimes.JobTimes.lag`). Returns each scene bound,
+        with its pick, and each a budget stopped."""
         if not picks:
             return [], []
-        keys_: list[str] = [keys.VTIME]
-        args: list[Any] = [keys.scene(""), self.clock(), keys.job(""), keys.spend("")]
+        keys_: list[str] = [keys.VTIME, keys.DISPATCH_LAGS]
+        lag_ = "" if lag is None else f"{max(0.0, lag):.4f}"
+        args: list[Any] = [keys.scene(""), self.clock(), keys.job(""), keys.spend(""), lag_, LAGS]
         for i, pick in enumerate(picks):
             b = pick.backend
             keys_ += [keys.lease(b), keys.queued(b), keys.backlog(pick.cls.name)]
@@ -228,14 +229,7 @@ class Backlog:
             cost = to_micro(costs[i]) if i < len(costs) else 0
             base = to_micro(baselines[i]) if i < len(baselines) else cost
             args += [b, caps[b], pick.reason, pick.cls.name, cost, json.dumps(books), base]
-        if lag is None:
-            flat = self._dispatch(keys=keys_, args=args)
-        else:
-            pipe = self.r.pipeline(transaction=False)
-            self._dispatch(keys=keys_, args=args, client=pipe)
-            pipe.lpush(keys.DISPATCH_LAGS, f"{max(0.0, lag):.4f}")
-            pipe.ltrim(keys.DISPATCH_LAGS, 0, LAGS - 1)
-            flat = pipe.execute()[0]
+        flat = self._dispatch(keys=keys_, args=args)
         bound, blocked = [], []
         for scene_id, i, over in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
             if int(i) >= 0:

@@ -161,21 +161,24 @@ return 0
 DISPATCH = (
     _NOW_MS
     + """
--- KEYS: vtime, then per pick: lease zset, queued zset, backlog class zset.
--- ARGV: scene key prefix, time (the caller's clock), job key prefix, spend key prefix, then
---       per pick: backend, cap, reason, class name, cost (micro-dollars), ledgers (JSON
+-- KEYS: vtime, dispatch lags list, then per pick: lease zset, queued zset, backlog class zset.
+-- ARGV: scene key prefix, time (the caller's clock), job key prefix, spend key prefix, the
+--       step's dispatch lag ('' when nobody asked for it), lags kept, then per pick:
+--       backend, cap, reason, class name, cost (micro-dollars), ledgers (JSON
 --       [[key, limit, name], ...]; limit 0: uncapped), the default strategy's expected cost.
 -- Binds each pick's best pending scene to its backend while the backend has a free slot
 -- (live leases plus scenes sent but not started under its cap), reserving its cost on every
 -- ledger (the scene's job's too) unless a capped one would pass its budget. Returns
 -- {id, pick index, ...}; a scene a budget stops stays at its place and comes back as
--- {id, -1 - pick index, JSON {name, used, limit, cost, job}}.
+-- {id, -1 - pick index, JSON {name, used, limit, cost, job}}. A step that binds a scene
+-- keeps its dispatch lag.
 local vtime = tonumber(redis.call('GET', KEYS[1]) or '0')
 local out = {}
-local picks = (#KEYS - 1) / 3
+local bound = false
+local picks = (#KEYS - 2) / 3
 for i = 0, picks - 1 do
-  local lease, queued, class = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
-  local a = 4 + 7 * i
+  local lease, queued, class = KEYS[3 + 3 * i], KEYS[4 + 3 * i], KEYS[5 + 3 * i]
+  local a = 6 + 7 * i
   local backend, cap, cost = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 5])
   local used = redis.call('ZCOUNT', lease, '(' .. now, '+inf') + redis.call('ZCARD', queued)
   while used < cap do
@@ -227,11 +230,16 @@ for i = 0, picks - 1 do
       out[#out + 1] = id
       out[#out + 1] = i
       out[#out + 1] = ''
+      bound = true
       break
     end
   end
 end
 redis.call('SET', KEYS[1], vtime)
+if bound and ARGV[5] ~= '' then
+  redis.call('LPUSH', KEYS[2], ARGV[5])
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[6]) - 1)
+end
 return out
 """
 )
