@@ -15,6 +15,7 @@ LIVE = f"{PREFIX}live"
 ROUND_ROBIN = f"{PREFIX}rr"
 """The round-robin counter, shared by every router process."""
 STACK = f"{PREFIX}stack"
+"""Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
 BACKLOG = f"{PREFIX}backlog"
 """Set of the backlog's class names (each class is a sorted set, :func:`backlog`)."""
 VTIME = f"{PREFIX}vtime"
@@ -56,7 +57,6 @@ when it was first asked (seconds, for the dispatch lag)."""
 DISPATCH_LAGS = f"{PREFIX}dispatch_lags"
 """List, newest first: seconds from a dispatch step being asked for to its binding scenes
 (:attr:`videogen.jobtimes.JobTimes.lag`)."""
-"""Hash of what the running stack's workers use (see :mod:`videogen.stackview`), by role."""
 
 
 def job(job_id: str) -> str:

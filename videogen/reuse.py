@@ -188,7 +188,7 @@ def _store(
 def release(ctx: Context, leader: str, entry: Entry | None) -> None:
     """The leader succeeded: its followers succeed with ``entry``'s video. Those it cannot
     serve (no usable entry) keep waiting, for the sweep to route
-    (:func:`videogen.followers.sweep_followers`)."""
+    (:func:`videogen.followers.sweep_cache`)."""
     followers = ctx.store.followers(leader)
     if not followers:
         return  # the usual case: one read (a follower listed after it is the sweep's)
