@@ -200,6 +200,11 @@ def test_submit_wait_on_a_terminal_draws_a_live_view(make_stack, sandboxes, tmp_
     import termios
 
     stack = make_stack().start()
+    # Jobs long enough for the view to draw while none has ended: the first job time learned
+    # (0.3 s here, against the 120-s seed) makes every running scene's expected finish "now",
+    # and a busy machine can take a second to draw the first frame.
+    for server in sandboxes.values():
+        server.state.set_knobs(run_seconds=3.0)
     env = clean_env(VIDEOGEN_REDIS_URL=stack.redis_url, TERM="xterm-256color")
     for var in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
         env.pop(var, None)
