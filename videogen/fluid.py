@@ -103,18 +103,16 @@ def _path(residual: dict[str, dict[str, float]]) -> list[tuple[str, str]] | None
     return None
 
 
-def cheapest_shares(
+def cheapest_fit(
     counts: Mapping[str, int],
     capable: Mapping[str, list[str]],
     room: Mapping[str, float],
     cost: Mapping[str, Mapping[str, float]],
-    *,
-    partial: bool = False,
-) -> dict[str, dict[str, float]] | None:
-    """Scenes of each class per backend in the cheapest fluid plan that fits: backend ``b``
-    can still take ``room[b]`` scenes in time, a scene of class ``k`` costs ``cost[k][b]``
-    there. When the waiting scenes do not all fit (a deadline that cannot be met): ``None``,
-    or with ``partial`` the cheapest plan of the most scenes that fit (the others are left out).
+) -> tuple[dict[str, dict[str, float]], bool]:
+    """Scenes of each class per backend in the cheapest fluid plan of the most waiting
+    scenes that fit, and whether that is all of them (when not, a deadline that cannot be
+    met): backend ``b`` can still take ``room[b]`` scenes in time, a scene of class ``k``
+    costs ``cost[k][b]`` there.
 
     A min-cost flow ``source -> class (counts) -> backend (cost) -> sink (room)``, by
     successive shortest paths (Bellman-Ford: the graph has a few dozen edges)."""
@@ -125,8 +123,6 @@ def cheapest_shares(
     while sent < total - 1e-6:
         path = _cheapest_path(nodes, cap, price)
         if path is None:
-            if not partial:
-                return None
             break
         push = min(cap[e] for e in path)
         for u, v in path:
@@ -139,7 +135,7 @@ def cheapest_shares(
             used = cap.get((f"b{b}", f"k{k}"), 0.0)  # the reverse edge's room: what was sent
             if used > _EPS:
                 shares.setdefault(k, {})[b] = used
-    return shares
+    return shares, sent >= total - 1e-6
 
 
 Network = dict[tuple[str, str], float]

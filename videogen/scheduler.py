@@ -27,7 +27,7 @@ from .capabilities import Capabilities
 from .classes import Policy, ScClass
 from .config import Strategy
 from .errors import InvalidPriorityError
-from .fluid import cheapest_shares, plan_shares
+from .fluid import cheapest_fit, plan_shares
 from .jobtimes import JobTimes
 
 MIN_PRIORITY, MAX_PRIORITY = -100, 100
@@ -266,17 +266,14 @@ class _Pass:
                 room[b] = (v.capacity - busy) * math.floor(max(0.0, left) / t) + busy * math.floor(
                     max(0.0, left - t / 2) / t
                 )
-            counts = {k.name: self.left[k] for k in mine}
-            shares = cheapest_shares(
-                counts,
-                {k.name: self.usable(k) for k in mine},
-                room,
-                {k.name: {b: price(b, k) for b in self.usable(k)} for k in mine},
-                partial=True,
+            self.cheap[c.policy] = CheapPlan(
+                *cheapest_fit(
+                    {k.name: self.left[k] for k in mine},
+                    {k.name: self.usable(k) for k in mine},
+                    room,
+                    {k.name: {b: price(b, k) for b in self.usable(k)} for k in mine},
+                )
             )
-            assert shares is not None  # partial: never None
-            planned = sum(n for share in shares.values() for n in share.values())
-            self.cheap[c.policy] = CheapPlan(shares, planned >= sum(counts.values()) - 0.5)
         return self.cheap[c.policy]
 
     def frees_in_time(self, c: ScClass, free: list[str], deadline_at: float) -> bool:
@@ -386,7 +383,7 @@ def _cheapest(
     price = state.prices or (lambda backend, cls: 0.0)
     cost = {b: price(b, c) for b in state.usable(c)}
     if deadline_at is None:
-        return _cheapest_free(state, c, free, None, price)
+        return _cheapest_free(state, c, free, None, price, cost)
     plan = state.cheap_plan(c, deadline_at)
     mine = plan.shares.get(c.name, {})
     planned = sorted((b for b in free if mine.get(b, 0.0) >= 0.5), key=lambda b: cost[b])
@@ -401,17 +398,21 @@ def _cheapest(
     in_time = [b for b in free if state.now + state.times.seconds(b, c.duration) <= deadline_at]
     if not in_time and state.frees_in_time(c, free, deadline_at):
         return None  # a busy backend will end it in time: no free one that ends it late
-    return _cheapest_free(state, c, in_time or free, deadline_at, price)
+    return _cheapest_free(state, c, in_time or free, deadline_at, price, cost)
 
 
 def _cheapest_free(
-    state: _Pass, c: ScClass, free: list[str], deadline_at: float | None, price: Prices
+    state: _Pass,
+    c: ScClass,
+    free: list[str],
+    deadline_at: float | None,
+    price: Prices,
+    cost: dict[str, float],
 ) -> tuple[str, str] | None:
     """The cheapest free backend, when no busy backend is cheaper; else a dearer free one
     only when the cheaper ones, busy with what waits for them, would not finish this scene by
     the deadline (without one, never: the scene waits for a cheaper backend, unless none is
     up)."""
-    cost = {b: price(b, c) for b in state.usable(c)}
     for backend in sorted(free, key=lambda b: (cost[b], state.times.seconds(b, c.duration), b)):
         cheaper = {b for b in state.usable(c) if cost[b] < cost[backend]}
         if not cheaper:

@@ -14,7 +14,7 @@ from videogen.errors import (
     InvalidOutputError,
     RejectedInputError,
 )
-from videogen.fluid import cheapest_shares
+from videogen.fluid import cheapest_fit
 from videogen.jobtimes import JobTimes
 from videogen.models import Mode, Scene, Size
 from videogen.pricing import Pricing, by_resolution, clip_usd, resolution_label, shape_usd
@@ -143,23 +143,25 @@ def test_a_dearer_backend_puts_off_its_share_until_it_must_start():
 
 
 def test_the_cheapest_fluid_plan_fills_cheap_room_first_and_says_when_nothing_fits():
-    plan = cheapest_shares(
+    plan = cheapest_fit(
         {"t": 10, "i": 4},
         {"t": ["a", "b"], "i": ["c", "b"]},
         {"a": 5, "b": 20, "c": 2},
         {"t": {"a": 1, "b": 3}, "i": {"c": 0.5, "b": 3}},
     )
-    assert plan == {"t": {"a": 5.0, "b": 5.0}, "i": {"c": 2.0, "b": 2.0}}
-    assert cheapest_shares({"t": 10}, {"t": ["a"]}, {"a": 5}, {"t": {"a": 1}}) is None
-    # partial: the cheapest plan of the most scenes that fit
-    most = cheapest_shares(
+    assert plan == ({"t": {"a": 5.0, "b": 5.0}, "i": {"c": 2.0, "b": 2.0}}, True)
+    assert cheapest_fit({"t": 10}, {"t": ["a"]}, {"a": 5}, {"t": {"a": 1}}) == (
+        {"t": {"a": 5.0}},
+        False,  # the deadline cannot be met: 5 of the 10 fit
+    )
+    # the cheapest plan of the most scenes that fit, and whether that is all of them
+    most = cheapest_fit(
         {"t": 10, "i": 4},
         {"t": ["a", "b"], "i": ["b"]},
         {"a": 5, "b": 6},
         {"t": {"a": 1, "b": 3}, "i": {"b": 2}},
-        partial=True,
     )
-    assert most == {"t": {"a": 5.0, "b": 2.0}, "i": {"b": 4.0}}  # 11 of 14, for $19
+    assert most == ({"t": {"a": 5.0, "b": 2.0}, "i": {"b": 4.0}}, False)  # 11 of 14, for $19
 
 
 def _mixed(t_count, fast=10.0):
