@@ -86,7 +86,11 @@ def test_failover_across_the_new_backends_and_a_killed_worker_lose_nothing(make_
     assert all(backend_class(r["error"].split(":")[0]).lookup is Lookup.NONE for r in ambiguous), (
         ambiguous
     )
-    assert states["succeeded"] == count - len(ambiguous) and len(ambiguous) <= 2, states
+    # at most the creates the killed worker could have had out on those backends at once
+    blind = sum(
+        n for b, n in caps(stack).items() if b != "svd" and backend_class(b).lookup is Lookup.NONE
+    )
+    assert states["succeeded"] == count - len(ambiguous) and len(ambiguous) <= blind, states
     failed = {
         name: [j["prompt"] for j in jobs_of(sandboxes[name]) if j["state"] == "failed"]
         for name in failing
