@@ -5,6 +5,13 @@ and tasks that do almost nothing, on queues of their own.
 like a backend worker), which writes a small file and records when it finished. ``bench.hold``
 keeps a worker thread busy (the memory baseline). Workers run it with
 ``python -m celery -A bench.baseline_app worker ...`` and ``$BENCH_REDIS_URL``.
+
+The *floor* is the same chain whose second task, ``bench.vendor``, does a scene's vendor work
+instead: videogen's own client for the backend in ``$BENCH_VENDOR_CONFIG`` creates the job,
+polls it, downloads and checks the video (``generate_video``, the original design's
+single-backend call) and writes its metadata beside it. It has no state, no lease, no
+routing and no failover: what any Celery orchestrator of that vendor pays per scene at the
+least. ``$BENCH_HOP_TO`` (``bench.vendor``) points the hop at it.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from pathlib import Path
 
 import redis
 
+from videogen.backends import create_backend
+from videogen.backends.base import BaseVideoBackend
 from videogen.constants import DEFAULT_REDIS_URL
+from videogen.loading import load_config
 from videogen.queue import celery_app
 
 HOP_QUEUE = "bench.a"
@@ -28,6 +38,9 @@ FILE_BYTES = 4096
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
 OUTPUT = Path(os.environ.get("BENCH_OUTPUT_DIR", "."))
+HOP_TO = os.environ.get("BENCH_HOP_TO", "bench.store")
+VENDOR_BACKEND = "runway"
+"""The floor's backend (the overhead scenario's)."""
 app = celery_app(REDIS_URL)
 
 
@@ -36,14 +49,29 @@ def _client() -> redis.Redis:
     return redis.Redis.from_url(REDIS_URL)
 
 
+@cache
+def _backend() -> BaseVideoBackend:
+    settings = load_config(os.environ["BENCH_VENDOR_CONFIG"])
+    return create_backend(VENDOR_BACKEND, settings.backend(VENDOR_BACKEND))
+
+
 @app.task(name="bench.hop")
 def hop(number: int) -> None:
-    app.send_task("bench.store", args=[number], queue=STORE_QUEUE)
+    app.send_task(HOP_TO, args=[number], queue=STORE_QUEUE)
 
 
 @app.task(name="bench.store")
 def store(number: int) -> None:
     (OUTPUT / f"{number}.bin").write_bytes(b"\0" * FILE_BYTES)
+    _client().hset(DONE_KEY, str(number), time.time())
+
+
+@app.task(name="bench.vendor")
+def vendor(number: int) -> None:
+    dest = OUTPUT / f"{number}.mp4"
+    scene = {"prompt": f"floor text scene {number}", "duration": 5}  # as bench.scenes writes
+    result = _backend().generate_video(scene, dest)
+    dest.with_suffix(".json").write_text(result.model_dump_json(indent=2))
     _client().hset(DONE_KEY, str(number), time.time())
 
 

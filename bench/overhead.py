@@ -8,6 +8,11 @@ baseline is a bare two-task Celery chain with the same pools (1 thread, then 4) 
   (the scene's ``finished_at``, set after the file and its metadata are written), minus the
   vendor job's own time in the sandbox;
 - throughput: a batch submitted at once; scenes per second from submit to the last stored file;
+- floor: the bare chain whose second task does the scene's vendor work with videogen's Runway
+  client (``bench.vendor``: create, poll, download, check, metadata; no state, no routing),
+  on a worker with the same threads as videogen's Runway worker: the throughput no Celery
+  orchestrator of this vendor can pass on this machine, so what is left to videogen's own
+  work shows as the ratio to it;
 - Redis commands per scene: ``INFO commandstats`` (Lua scripts' inner calls included) over a
   batch of ``COUNTED`` scenes, after ``CONFIG RESETSTAT``, minus the benchmark's own commands
   (it waits with one ``SCARD``/``HLEN`` every half second); the idle workers' background
@@ -17,6 +22,7 @@ baseline is a bare two-task Celery chain with the same pools (1 thread, then 4) 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +30,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from videogen.cli_processes import HANDOVER_THREADS
 from videogen.queue import celery_app
 from videogen.redis_keys import LIVE
 
@@ -56,6 +63,8 @@ def run(svc: Services, profile: Profile) -> dict[str, Any]:
         "p99_ratio": ratio(med["videogen_p99_ms"], med["baseline_p99_ms"]),
         "rate_ratio": ratio(med["videogen_scenes_per_s"], med["baseline_scenes_per_s"]),
         "commands_ratio": ratio(med["videogen_commands"], med["baseline_commands"]),
+        "floor_rate_ratio": ratio(med["floor_scenes_per_s"], med["baseline_scenes_per_s"]),
+        "rate_of_floor": ratio(med["videogen_scenes_per_s"], med["floor_scenes_per_s"]),
     }
     targets = {
         "p50_overhead_under_20ms": summary["videogen_p50_ms"] < TARGET_P50_MS,
@@ -76,7 +85,12 @@ def _rep(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
     svc.reset_sandboxes(run_seconds=0, queue_seconds=0, concurrency_limit=None)
     videogen = _videogen(svc, profile, rep)
     baseline = _baseline(svc, profile, rep)
-    return {**_prefixed("videogen", videogen), **_prefixed("baseline", baseline)}
+    floor = _floor(svc, profile, rep)
+    return {
+        **_prefixed("videogen", videogen),
+        **_prefixed("baseline", baseline),
+        **_prefixed("floor", floor),
+    }
 
 
 def _prefixed(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -186,6 +200,29 @@ def _baseline(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
         rate = chain.batch(profile.overhead_batch)
         commands = chain.counted(COUNTED)
     return {**_summary(latencies, rate), **commands}
+
+
+def _floor(svc: Services, profile: Profile, rep: int) -> dict[str, Any]:
+    """The floor's throughput: the chain whose second task does the vendor work."""
+    root = svc.folder(f"overhead-{rep}-floor")
+    config = make_config(svc, root / "output", POLL, 60, only("runway"))
+    config_path = root / "config.json"
+    config_path.write_text(json.dumps(config))
+    url = svc.fresh_url()
+    env = {
+        "BENCH_REDIS_URL": url,
+        "BENCH_OUTPUT_DIR": str(root),
+        "BENCH_HOP_TO": "bench.vendor",
+        "BENCH_VENDOR_CONFIG": str(config_path),
+    }
+    workers = Workers(root, url, env)
+    workers.spawn("hop", base.worker_argv(base.HOP_QUEUE, 1, "hop"))
+    workers.spawn("vendor", base.worker_argv(base.STORE_QUEUE, SLOTS + HANDOVER_THREADS, "vendor"))
+    with running(workers):
+        workers.wait_ready()
+        chain = _Chain(celery_app(url))
+        chain.batch(WARMUP)
+        return {"scenes_per_s": chain.batch(profile.overhead_batch)}
 
 
 class _Chain:

@@ -23,6 +23,9 @@ SUMMARY_KEYS = {
         "baseline_scenes_per_s",
         "p50_ratio",
         "rate_ratio",
+        "floor_scenes_per_s",
+        "floor_rate_ratio",
+        "rate_of_floor",
     },
     "capacity": {
         "ideal_s",
