@@ -265,8 +265,13 @@ class Backlog:
     def ask_dispatch(self) -> bool:
         """True when no dispatch step is asked for yet (the caller sends one); later events
         coalesce into it until it starts (:meth:`dispatch_started`)."""
+        return bool(self.ask_in(self.r))
+
+    def ask_in(self, client: Any) -> Any:
+        """:meth:`ask_dispatch`'s command, on ``client`` (a pipeline adds it to its trip);
+        the flag holds the time it was asked (the dispatch lag's start)."""
         asked = f"{self.clock():.4f}"
-        return bool(self.r.set(keys.DISPATCH, asked, nx=True, px=DISPATCH_FLAG_MS))
+        return client.set(keys.DISPATCH, asked, nx=True, px=DISPATCH_FLAG_MS)
 
     def dispatch_started(self) -> None:
         """A dispatch step starts: events from now on ask for another."""

@@ -77,7 +77,12 @@ class CacheStore:
 
     def cache_missed(self, count: int) -> None:
         if count:
-            self.r.hincrby(keys.CACHE_STATS, "misses", count)
+            self.count_cache_misses(self.r, count)
+
+    @staticmethod
+    def count_cache_misses(client: Any, count: int) -> None:
+        """:meth:`cache_missed`'s command, on ``client`` (a job's transaction counts its own)."""
+        client.hincrby(keys.CACHE_STATS, "misses", count)
 
     def cache_counters(self) -> dict[str, int]:
         """``hits``, ``misses``, ``bytes`` (stored), ``saved_micro``, ``entries``."""

@@ -37,6 +37,7 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     """How a step lets time pass (step tests move their clock instead)."""
     _backends: dict[str, BaseVideoBackend] = field(default_factory=dict)
+    _capabilities: dict[str, Capabilities] = field(default_factory=dict)
 
     # -- tuning, read from the config ------------------------------------------------------
 
@@ -66,7 +67,11 @@ class Context:
         return {name: self.capabilities_of(name) for name in self.enabled()}
 
     def capabilities_of(self, name: str) -> Capabilities:
-        return self.backend(name).get_capabilities()
+        """What backend ``name`` can take: worked out once, from the settings it was built
+        with (every dispatch step reads every backend's)."""
+        if name not in self._capabilities:
+            self._capabilities[name] = self.backend(name).get_capabilities()
+        return self._capabilities[name]
 
     def ask_dispatch(self) -> None:
         """Capacity was freed or added, or work arrived: make sure a dispatch step runs (one

@@ -306,13 +306,14 @@ class Run:
         """The vendor job ended: the vendor's slot is free, so ours is given back now (the
         scene stays this run's: its token still guards every move) and a router is asked to
         fill it, so the next scene's vendor job is created while this one downloads (on the
-        worker's spare thread). Asking costs one SET and at most one message, and is skipped
-        when nothing waits (a scene submitted later asks for its own step)."""
-        released = self.ctx.store.release_lease(self.name, self.record.id, self.token)
+        worker's spare thread). Asking is done by the release itself and costs at most one
+        message; nothing asks when nothing waits (a scene submitted later asks for its own
+        step)."""
+        released = self.ctx.store.release_lease(self.name, self.record.id, self.token, ask=True)
         if released.freed:
             self.handed_over, self.handed_at = True, self.ctx.clock()
-            if released.waiting:
-                self.ctx.ask_dispatch()
+            if released.asked:
+                self.ctx.dispatch.dispatch()
 
     def _log_status(self, job: VendorJob, status: JobStatus) -> None:
         log.info(
@@ -342,8 +343,7 @@ class Run:
             raise LeaseLostError()
         dest.with_suffix(".json").write_text(json.dumps(result, indent=2))
         reuse.keep(self.ctx, record, result, self.price, request.model)
-        self.ctx.store.count_success(self.name, seconds)
-        self.ctx.circuit_success(self.name)
+        self.ctx.store.count_success(self.name, seconds)  # and closes the circuit
         log.info("scene %s succeeded on %s: %s", record.id, self.name, dest)
 
 

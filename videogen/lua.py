@@ -120,13 +120,20 @@ RELEASE = """
 if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  if redis.call('ZCARD', ARGV[3] .. name) > 0 then return 2 end
+  if redis.call('ZCARD', ARGV[3] .. name) > 0 then
+    if ARGV[4] ~= '' and redis.call('SET', KEYS[4], ARGV[4], 'NX', 'PX', ARGV[5]) then
+      return 3
+    end
+    return 2
+  end
 end
 return 1
 """
-"""KEYS: scene hash, lease zset, backlog class set. ARGV: scene id, token, backlog class
-key prefix. Give our slot back, if ours: 0 it was not, 1 given back and the backlog is empty,
-2 given back and scenes wait (a dispatch step has work)."""
+"""KEYS: scene hash, lease zset, backlog class set, dispatch flag. ARGV: scene id, token,
+backlog class key prefix, the time to ask for a dispatch step at ('' not to ask), the flag's
+ms. Give our slot back, if ours: 0 it was not, 1 given back and the backlog is empty, 2 given
+back and scenes wait (a dispatch step has work), 3 that, and this asked for the step (the
+caller sends it)."""
 
 REAP = (
     _NOW_MS

@@ -69,17 +69,32 @@ class Replication:
             return 0
         return int(info.get("connected_slaves", 0))
 
-    def hset(self, key: str, mapping: Mapping[str, Any], what: str) -> int | None:
+    def hset(
+        self,
+        key: str,
+        mapping: Mapping[str, Any],
+        what: str,
+        also: Callable[[Any], None] | None = None,
+    ) -> int | None:
         """``HSET key mapping``, then, when the master has a replica, ``WAIT`` for one on the
         same connection. Returns how many replicas acknowledged (``None``: none to wait
-        for); when none did in time, logs a warning naming ``what`` was written."""
+        for); when none did in time, logs a warning naming ``what`` was written. ``also``
+        adds more commands to the same trip, after the ``HSET`` (the ``WAIT`` covers them)."""
         if not self.replicas():
-            self.r.hset(key, mapping=mapping)
+            if also is None:
+                self.r.hset(key, mapping=mapping)
+                return None
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hset(key, mapping=mapping)
+            also(pipe)
+            pipe.execute()
             return None
         pipe = self.r.pipeline(transaction=False)  # one connection: WAIT covers this HSET
         pipe.hset(key, mapping=mapping)
+        if also is not None:
+            also(pipe)
         pipe.wait(1, int(self.wait_seconds * 1000))
-        acked = int(pipe.execute()[1])
+        acked = int(pipe.execute()[-1])
         if not acked:
             self._checked = None  # a failover (a master with no replica yet): ask again now
             log.warning(

@@ -38,14 +38,17 @@ log = logging.getLogger("videogen")
 def plan_job(
     ctx: Context, scenes: list[Scene], no_cache: bool
 ) -> tuple[list[Mark], dict[str, Entry]]:
-    """Each scene's mark (hit, leader or follower) and the stored entries the hits reuse;
-    counts a miss for each cached scene that will go to a vendor."""
+    """Each scene's mark (hit, leader or follower) and the stored entries the hits reuse
+    (the job's transaction counts its :func:`misses`)."""
     settings = ctx.vg.cache
     keys = [key_of(scene, settings, no_cache) for scene in scenes]
     entries = usable(ctx, {k for k in keys if k is not None})
-    marks = plan(keys, set(entries))
-    ctx.store.cache_missed(sum(1 for m in marks if m.key is not None and not m.held))
-    return marks, entries
+    return plan(keys, set(entries)), entries
+
+
+def misses(marks: list[Mark]) -> int:
+    """Cache misses a job's marks count: its cached scenes that will go to a vendor."""
+    return sum(1 for m in marks if m.key is not None and not m.held)
 
 
 def after_submit(ctx: Context, ids: list[str], marks: list[Mark], entries: dict[str, Entry]) -> int:

@@ -62,9 +62,13 @@ def submit(
     # The result cache decides before anything can be routed: a hit never pays.
     marks, entries = reuse.plan_job(ctx, scenes, bool(options.no_cache))
     job_id = uuid.uuid4().hex[:12]
-    ids = ctx.store.create_job(job_id, scenes, classes, priority, options, policy.tag, marks)
+    ids, asked = ctx.store.submit_job(
+        job_id, scenes, classes, priority, options, policy.tag, marks,
+        misses=reuse.misses(marks), ask=True,
+    )  # fmt: skip
     reuse.after_submit(ctx, ids, marks, entries)
-    ctx.ask_dispatch()
+    if asked:  # asked in the job's own transaction: the step it sends sees every scene
+        ctx.dispatch.dispatch()
     log.info("job %s submitted: %d scenes, priority %d", job_id, len(ids), priority)
     return job_id
 

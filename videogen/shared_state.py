@@ -8,6 +8,7 @@ A mixin of :class:`videogen.store.Store` (same client, same key names from
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -55,20 +56,18 @@ class SharedState:
 
     def count(self, backend: str, **increments: float) -> None:
         pipe = self.r.pipeline(transaction=False)
-        for name, value in increments.items():
-            if isinstance(value, int):
-                pipe.hincrby(keys.stats(backend), name, value)
-            elif value:
-                pipe.hincrbyfloat(keys.stats(backend), name, value)
+        count_in(pipe, backend, increments)
         pipe.execute()
 
     def count_success(self, backend: str, seconds: float) -> None:
         """One scene succeeded after ``seconds``: its latency's sum and histogram bucket (the
-        histogram's total is the count of successes)."""
+        histogram's total is the count of successes), and, in the same trip, the backend's
+        circuit closed (:meth:`close_circuit`)."""
         bucket = next((b for b in LATENCY_BUCKETS if seconds <= b), float("inf"))
         pipe = self.r.pipeline(transaction=False)
         pipe.hincrby(keys.stats(backend), "latency_ms_sum", int(seconds * 1000))
         pipe.hincrby(keys.latency(backend), repr(bucket), 1)
+        pipe.delete(keys.circuit(backend))
         pipe.execute()
 
     def latency_histogram(self, backend: str) -> list[tuple[str, int]]:
@@ -131,3 +130,12 @@ def parse_circuit(raw: str | None) -> Circuit:
         return Circuit()
     data = json.loads(raw)
     return Circuit(CircuitState(data["state"]), data["failures"], data["opened_at"])
+
+
+def count_in(pipe: Any, backend: str, increments: Mapping[str, float]) -> None:
+    """Add :meth:`SharedState.count`'s commands to ``pipe``."""
+    for name, value in increments.items():
+        if isinstance(value, int):
+            pipe.hincrby(keys.stats(backend), name, value)
+        elif value:
+            pipe.hincrbyfloat(keys.stats(backend), name, value)

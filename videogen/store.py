@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import redis
 
 from . import lua
 from . import redis_keys as keys
-from .backlog import Backlog
+from .backlog import DISPATCH_FLAG_MS, Backlog
 from .cache import Mark
 from .cache_store import CacheStore
 from .classes import ScClass
@@ -40,7 +40,7 @@ from .record import SceneRecord, decode, encode, initial_fields, new_record, rep
 from .redis_conn import connect
 from .replication import DURABLE_FIELDS, REPLICA_WAIT_SECONDS, Replication
 from .scheduler import rank
-from .shared_state import SharedState
+from .shared_state import SharedState, count_in
 from .spend import Settle
 from .states import Event
 from .webhook_store import WebhookStore
@@ -54,6 +54,8 @@ class Released(NamedTuple):
     """The token held the slot, and it is free now."""
     waiting: bool
     """Scenes wait in the backlog (a dispatch step would have work)."""
+    asked: bool = False
+    """Scenes wait, and this asked for a dispatch step (the caller sends it)."""
 
 
 class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore):
@@ -120,12 +122,30 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         policy: str = "",
         marks: list[Mark] | None = None,
     ) -> list[str]:
+        """Store a job and its scenes (:meth:`submit_job`); returns the scene ids."""
+        return self.submit_job(job_id, scenes, classes, priority, options, policy, marks)[0]
+
+    def submit_job(
+        self,
+        job_id: str,
+        scenes: list[Scene],
+        classes: list[ScClass],
+        priority: int = 0,
+        options: JobOptions | None = None,
+        policy: str = "",
+        marks: list[Mark] | None = None,
+        *,
+        misses: int = 0,
+        ask: bool = False,
+    ) -> tuple[list[str], bool]:
         """Store a job and its scenes, each waiting in its backlog class, in one transaction;
-        returns the scene ids. ``options`` are kept on the job (its budget where the dispatch
-        script reads it), ``policy`` on each scene (to class it again after a fail-over).
-        ``marks`` (:func:`videogen.cache.plan`): a cache hit, or a scene that follows an
-        identical one, is stored pending but kept out of the backlog (nothing can route it);
-        a follower is listed under the scene it waits for, in the same transaction."""
+        returns the scene ids, and whether this asked for a dispatch step (``ask``: the
+        caller then sends one; see :meth:`ask_dispatch`). ``options`` are kept on the job
+        (its budget where the dispatch script reads it), ``policy`` on each scene (to class
+        it again after a fail-over). ``marks`` (:func:`videogen.cache.plan`): a cache hit, or
+        a scene that follows an identical one, is stored pending but kept out of the backlog
+        (nothing can route it); a follower is listed under the scene it waits for, in the
+        same transaction, and ``misses`` are counted there."""
         now = self.clock()
         marks = marks or [Mark()] * len(scenes)
         first_round, seq = self.next_job_rounds()
@@ -159,8 +179,12 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
                 pipe.zadd(keys.backlog(c.name), {scene_id: score})
         pipe.rpush(keys.job_scenes(job_id), *ids)
         pipe.sadd(keys.LIVE, *ids)
-        pipe.execute()
-        return ids
+        if misses:
+            self.count_cache_misses(pipe, misses)
+        if ask:
+            self.ask_in(pipe)
+        done = pipe.execute()
+        return ids, bool(ask and done[-1])
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         data = self.r.hgetall(keys.job(job_id))
@@ -255,13 +279,26 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         Setting a :data:`~videogen.replication.DURABLE_FIELDS` field (the vendor job id, the
         marker of a create request about to leave) waits for a replica's acknowledgement
         where the master has one: a failover must not forget a vendor job."""
+        self.update_counting(scene_id, "", {}, **changes)
+
+    def update_counting(
+        self, scene_id: str, backend: str, increments: Mapping[str, float], **changes: Any
+    ) -> None:
+        """:meth:`update`, and :meth:`count` ``increments`` on ``backend`` in the same round
+        trip (a vendor job adopted: the scene's record and the backend's counters)."""
         changes.setdefault("updated_at", self.clock())
         durable = [name for name in DURABLE_FIELDS if changes.get(name) is not None]
+        also = (lambda pipe: count_in(pipe, backend, increments)) if increments else None
         if durable:
             what = f"scene {scene_id}'s {' and '.join(durable)}"
-            self.replication.hset(keys.scene(scene_id), encode(changes), what)
-        else:
+            self.replication.hset(keys.scene(scene_id), encode(changes), what, also)
+        elif also is None:
             self.r.hset(keys.scene(scene_id), mapping=encode(changes))
+        else:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hset(keys.scene(scene_id), mapping=encode(changes))
+            also(pipe)
+            pipe.execute()
 
     def add_attempt(self, scene_id: str, attempt: dict[str, Any]) -> None:
         """Append to the scene's history of tries (backend, error, time)."""
@@ -304,11 +341,17 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         keys_ = [keys.scene(scene_id), keys.lease(backend)]
         return bool(self._renew(keys=keys_, args=[scene_id, token, int(ttl * 1000)]))
 
-    def release_lease(self, backend: str, scene_id: str, token: str) -> Released:
-        """Give the scene's slot back if ``token`` holds it; says whether scenes wait."""
-        keys_ = [keys.scene(scene_id), keys.lease(backend), keys.BACKLOG]
-        found = int(self._release(keys=keys_, args=[scene_id, token, keys.backlog("")]))
-        return Released(freed=found > 0, waiting=found == 2)
+    def release_lease(
+        self, backend: str, scene_id: str, token: str, *, ask: bool = False
+    ) -> Released:
+        """Give the scene's slot back if ``token`` holds it; says whether scenes wait, and
+        (``ask``) asks for a dispatch step in the same step when they do, as
+        :meth:`ask_dispatch` would."""
+        keys_ = [keys.scene(scene_id), keys.lease(backend), keys.BACKLOG, keys.DISPATCH]
+        asked = f"{self.clock():.4f}" if ask else ""
+        args: list[Any] = [scene_id, token, keys.backlog(""), asked, DISPATCH_FLAG_MS]
+        found = int(self._release(keys=keys_, args=args))
+        return Released(freed=found > 0, waiting=found >= 2, asked=found == 3)
 
     def reap_leases(self, backend: str) -> list[str]:
         """Remove expired leases (their workers died) and return their scene ids; each keeps

@@ -175,8 +175,11 @@ def adopt(
     """Store ``job`` as the scene's (its timeout counts from the send) and count it, once.
     ``ours``: this run sent the create (its time teaches the scheduler)."""
     job = job.model_copy(update={"created_at": sent.sent_at})
-    run.ctx.store.update(run.record.id, vendor_job=job, submitting=None, request=request)
-    run.ctx.store.count(run.backend.name, submitted=1, cost_usd=request.estimated_cost_usd)
+    run.ctx.store.update_counting(
+        run.record.id, run.backend.name,
+        {"submitted": 1, "cost_usd": request.estimated_cost_usd},
+        vendor_job=job, submitting=None, request=request,
+    )  # fmt: skip
     run.created = ours
     log.info("scene %s: %s job %s %s", run.record.id, run.backend.name, job.job_id, how)
     return job

@@ -113,16 +113,22 @@ class WebhookRelay:
         acknowledge them; returns how many events were read."""
         opts = self.options
         entries = self.store.take_events(self.consumer, opts.batch, opts.claim_idle)
+        jobs: dict[str, dict[str, Any] | None] = {}  # a batch's events are mostly one job's
         for entry_id, fields in entries:
-            self._relay(entry_id, fields)
+            self._relay(entry_id, fields, jobs)
         self.store.ack_events([entry_id for entry_id, _ in entries])
         return len(entries)
 
-    def _relay(self, entry_id: str, fields: dict[str, str]) -> int:
+    def _relay(
+        self, entry_id: str, fields: dict[str, str], jobs: dict[str, dict[str, Any] | None]
+    ) -> int:
+        """Store the deliveries one event makes; ``jobs``: job hashes this batch read."""
         job_id, scene_id = fields.get("job"), fields.get("scene")
         if not job_id or not scene_id:
             return 0
-        dests = destinations(self.vg, self.store.job(job_id))
+        if job_id not in jobs:
+            jobs[job_id] = self.store.job(job_id)
+        dests = destinations(self.vg, jobs[job_id])
         record = self.store.scene(scene_id) if dests else None
         if record is None:
             return 0

@@ -71,6 +71,22 @@ def test_a_finishing_scene_hands_its_slot_to_the_next_waiting_one(make_steps):
     assert steps.record(second).state is SceneState.ROUTED
 
 
+def test_a_hand_over_while_a_step_is_asked_for_already_sends_no_second_one(make_steps):
+    steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
+    for name in ("pika", "luma"):
+        steps.store.set_circuit(name, Circuit(CircuitState.OPEN, 3, steps.clock.now))
+    first, second = steps.submit(SCENE, {**SCENE, "prompt": "the keeper climbs"})
+    assert steps.pipeline.dispatch_waiting() == [(first, "runway")]
+    steps.sent.take()
+    assert steps.store.ask_dispatch()  # someone asked for a step, not started yet
+    asked_at = steps.store.r.get(keys.DISPATCH)
+    steps.pipeline.generate("runway", first)
+    assert steps.record(first).state is SceneState.SUCCEEDED
+    assert steps.sent.take() == []  # the release coalesced into the step asked for
+    assert steps.store.r.get(keys.DISPATCH) == asked_at  # and kept when it was asked
+    assert steps.pipeline.dispatch_waiting() == [(second, "runway")]
+
+
 def test_a_bound_scene_that_finds_its_backend_full_goes_back_to_its_place(make_steps):
     steps = make_steps(lambda vg: vg["backends"]["runway"].update(max_concurrent_tasks=1))
     holder = _routed(steps)
