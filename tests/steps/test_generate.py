@@ -462,3 +462,38 @@ def test_a_record_from_before_keys_were_stored_fails_as_before(steps, tmp_path, 
     assert record.state is SceneState.FAILED
     assert record.error is not None and "never paid for twice" in record.error
     assert steps.jobs(backend) == []
+
+
+class _RoundTrips:
+    """Counts the requests every Redis connection of this process sends (a pipeline's whole
+    batch is one)."""
+
+    def __init__(self, monkeypatch):
+        import redis.connection
+
+        self.count = 0
+        send = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(conn, command, check_health=True):
+            self.count += 1
+            return send(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+
+def test_a_scene_on_its_backend_costs_at_most_ten_redis_round_trips(steps, monkeypatch):
+    """The generate step's trips, in order: the slot and the move to running (one script);
+    the create about to leave (written ahead); the vendor job adopted, with its counters; the
+    slot given back at the vendor job's end (asking for a step when scenes wait); the job
+    time learned; the move to succeeded; the cache entry read, then stored; the followers
+    read; the success counted, with the circuit closed. Each is a wait on Redis while the
+    worker thread holds the scene: ``bench/README.md`` measures what they cost. (The
+    process's first scene also loads the scripts and asks whether Redis has replicas.)"""
+    first = _routed(steps)
+    scene_id = _routed(steps, scene={**SCENE, "prompt": "the keeper climbs"})
+    steps.pipeline.generate("runway", first)
+    trips = _RoundTrips(monkeypatch)
+    steps.pipeline.generate("runway", scene_id)
+    count = trips.count
+    assert steps.record(scene_id).state is SceneState.SUCCEEDED
+    assert count <= 10, count
