@@ -75,13 +75,9 @@ class CacheStore:
     def cache_uses(self, key: str) -> list[dict[str, Any]]:
         return [json.loads(u) for u in self.r.lrange(keys.cache_uses(key), 0, -1)]
 
-    def cache_missed(self, count: int) -> None:
-        if count:
-            self.count_cache_misses(self.r, count)
-
     @staticmethod
     def count_cache_misses(client: Any, count: int) -> None:
-        """:meth:`cache_missed`'s command, on ``client`` (a job's transaction counts its own)."""
+        """Count ``count`` cache misses, on ``client`` (a job's transaction counts its own)."""
         client.hincrby(keys.CACHE_STATS, "misses", count)
 
     def cache_counters(self) -> dict[str, int]:

@@ -62,7 +62,7 @@ def submit(
     # The result cache decides before anything can be routed: a hit never pays.
     marks, entries = reuse.plan_job(ctx, scenes, bool(options.no_cache))
     job_id = uuid.uuid4().hex[:12]
-    ids, asked = ctx.store.submit_job(
+    ids, asked = ctx.store.create_job(
         job_id, scenes, classes, priority, options, policy.tag, marks,
         misses=reuse.misses(marks), ask=True,
     )  # fmt: skip

@@ -121,19 +121,6 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         options: JobOptions | None = None,
         policy: str = "",
         marks: list[Mark] | None = None,
-    ) -> list[str]:
-        """Store a job and its scenes (:meth:`submit_job`); returns the scene ids."""
-        return self.submit_job(job_id, scenes, classes, priority, options, policy, marks)[0]
-
-    def submit_job(
-        self,
-        job_id: str,
-        scenes: list[Scene],
-        classes: list[ScClass],
-        priority: int = 0,
-        options: JobOptions | None = None,
-        policy: str = "",
-        marks: list[Mark] | None = None,
         *,
         misses: int = 0,
         ask: bool = False,

@@ -172,7 +172,7 @@ def test_a_hit_whose_submit_was_cut_short_is_reused_by_the_sweep(make_steps):
     cls = class_of(scene, ctx.capabilities())
     assert cls is not None
     # stored as a hit (out of the backlog), then the submitting process died
-    (scene_id,) = ctx.store.create_job("cut", [scene], [cls], marks=marks)
+    (scene_id,), _ = ctx.store.create_job("cut", [scene], [cls], marks=marks)
     steps.clock.advance(31)
     counts = ctx.sweep()
     assert counts["requeued"] == 0

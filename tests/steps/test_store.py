@@ -18,7 +18,7 @@ RUNWAY = ScClass(("runway",), 5.0)
 @pytest.mark.parametrize("state", list(SceneState))
 @pytest.mark.parametrize("event", list(Event))
 def test_the_lua_script_applies_exactly_the_table(steps, state, event):
-    (scene_id,) = steps.store.create_job("job", [Scene(prompt="x")], [RUNWAY])
+    (scene_id,), _ = steps.store.create_job("job", [Scene(prompt="x")], [RUNWAY])
     steps.store.r.hset(keys.scene(scene_id), "state", state.value)
     if state.terminal:
         steps.store.r.srem(keys.LIVE, scene_id)  # as the move that ended it would have
@@ -33,7 +33,7 @@ def test_the_lua_script_applies_exactly_the_table(steps, state, event):
 
 
 def test_a_guarded_move_needs_the_backend_and_the_lease_holder(steps):
-    (scene_id,) = steps.store.create_job("job", [Scene(prompt="x")], [RUNWAY])
+    (scene_id,), _ = steps.store.create_job("job", [Scene(prompt="x")], [RUNWAY])
     steps.store.apply(scene_id, Event.ROUTE, backend="runway")
     assert steps.store.start("runway", scene_id, "holder", 30, 3)[0] == "started"
     assert steps.store.apply(scene_id, Event.FAIL, on="luma") is None
@@ -47,7 +47,7 @@ def test_a_guarded_move_needs_the_backend_and_the_lease_holder(steps):
 
 
 def test_concurrent_starts_never_exceed_the_cap(steps):
-    ids = steps.store.create_job(
+    ids, _ = steps.store.create_job(
         "job", [Scene(prompt=f"shot {i}") for i in range(12)], [RUNWAY] * 12
     )
     for scene_id in ids:
