@@ -75,26 +75,25 @@ class Replication:
         mapping: Mapping[str, Any],
         what: str,
         also: Callable[[Any], None] | None = None,
+        *,
+        durable: bool = True,
     ) -> int | None:
         """``HSET key mapping``, then, when the master has a replica, ``WAIT`` for one on the
         same connection. Returns how many replicas acknowledged (``None``: none to wait
         for); when none did in time, logs a warning naming ``what`` was written. ``also``
-        adds more commands to the same trip, after the ``HSET`` (the ``WAIT`` covers them)."""
-        if not self.replicas():
-            if also is None:
-                self.r.hset(key, mapping=mapping)
-                return None
-            pipe = self.r.pipeline(transaction=False)
-            pipe.hset(key, mapping=mapping)
-            also(pipe)
-            pipe.execute()
-            return None
-        pipe = self.r.pipeline(transaction=False)  # one connection: WAIT covers this HSET
+        adds more commands to the same trip, after the ``HSET`` (the ``WAIT`` covers them);
+        ``durable=False`` waits for nobody."""
+        waits = durable and self.replicas() > 0
+        pipe = self.r.pipeline(transaction=False)  # one connection: WAIT covers the trip
         pipe.hset(key, mapping=mapping)
         if also is not None:
             also(pipe)
-        pipe.wait(1, int(self.wait_seconds * 1000))
-        acked = int(pipe.execute()[-1])
+        if waits:
+            pipe.wait(1, int(self.wait_seconds * 1000))
+        done = pipe.execute()
+        if not waits:
+            return None
+        acked = int(done[-1])
         if not acked:
             self._checked = None  # a failover (a master with no replica yet): ask again now
             log.warning(

@@ -276,16 +276,10 @@ class Store(SharedState, Backlog, Ledgers, OrphanStore, WebhookStore, CacheStore
         changes.setdefault("updated_at", self.clock())
         durable = [name for name in DURABLE_FIELDS if changes.get(name) is not None]
         also = (lambda pipe: count_in(pipe, backend, increments)) if increments else None
-        if durable:
-            what = f"scene {scene_id}'s {' and '.join(durable)}"
-            self.replication.hset(keys.scene(scene_id), encode(changes), what, also)
-        elif also is None:
-            self.r.hset(keys.scene(scene_id), mapping=encode(changes))
-        else:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.hset(keys.scene(scene_id), mapping=encode(changes))
-            also(pipe)
-            pipe.execute()
+        what = f"scene {scene_id}'s {' and '.join(durable)}"
+        self.replication.hset(
+            keys.scene(scene_id), encode(changes), what, also, durable=bool(durable)
+        )
 
     def add_attempt(self, scene_id: str, attempt: dict[str, Any]) -> None:
         """Append to the scene's history of tries (backend, error, time)."""
